@@ -1,0 +1,29 @@
+"""lpmatte: automatic, trimap-free, high-resolution portrait matting.
+
+>>> import lpmatte
+>>> lpmatte.list_models()[:3]
+['lpm', 'lpm-nocra', 'lpm-s']
+"""
+
+from lpmatte.registry import list_models
+
+__version__ = "0.1.0"
+__all__ = ["load", "list_models", "Matter", "__version__"]
+
+
+def load(name_or_path: str = "default", device: str = "auto", **kwargs):
+    """Load a matting model by registered name, ``"default"`` or a checkpoint path.
+
+    See :func:`lpmatte.api.load` for the keyword arguments.
+    """
+    from lpmatte.api import load as _load
+
+    return _load(name_or_path, device=device, **kwargs)
+
+
+def __getattr__(name):
+    if name == "Matter":
+        from lpmatte.api import Matter
+
+        return Matter
+    raise AttributeError(name)

@@ -1,0 +1,5 @@
+import sys
+
+from lpmatte.cli import main
+
+sys.exit(main())

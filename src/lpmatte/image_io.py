@@ -1,0 +1,140 @@
+"""Reading images of any common mode and writing outputs atomically.
+
+Pillow decodes (it knows EXIF orientation, palettes and 16-bit PNG); OpenCV is not
+used here because it drops EXIF orientation for PNG and mishandles palettes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lpmatte.errors import LpmatteError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open ``path`` fully decoded and upright (EXIF orientation applied)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LpmatteError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise LpmatteError(f"{path}: empty file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise LpmatteError(f"{path}: not a readable image ({error})") from None
+
+
+def pil_to_float(image: Image.Image) -> np.ndarray:
+    """Pillow image of any mode -> float32 array in [0, 1], HxW or HxWxC (C = 3 or 4)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float32)
+        return np.clip(array / (65535.0 if array.max() > 255 else 255.0), 0, 1)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.mode else "RGB")
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def array_to_float(array: np.ndarray) -> np.ndarray:
+    """Integer or float array -> float32 in [0, 1] (uint16 scaled by 65535, uint8 by 255)."""
+    array = np.asarray(array)
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    if array.dtype == np.bool_:
+        return array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
+        return np.clip(array.astype(np.float32) / 255.0, 0, 1)
+    array = array.astype(np.float32)
+    if array.size and array.max() > 1.0 + 1e-6:
+        array = array / 255.0  # float images given in 0..255
+    return np.clip(array, 0, 1)
+
+
+def to_rgb(array: np.ndarray) -> np.ndarray:
+    """HxW, HxWx1, HxWx3 or HxWx4 float -> HxWx3 (RGBA composited over black is wrong
+    for portraits with transparent backgrounds, so the alpha channel is simply dropped)."""
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return array[..., :3]
+    raise LpmatteError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {array.shape}")
+
+
+def load_rgb(image) -> np.ndarray:
+    """Path, Pillow image or numpy array -> contiguous float32 HxWx3 RGB in [0, 1]."""
+    if isinstance(image, (str, os.PathLike)):
+        image = open_image(image)
+    if isinstance(image, Image.Image):
+        array = pil_to_float(image)
+    elif isinstance(image, np.ndarray):
+        array = array_to_float(image)
+    else:
+        raise LpmatteError(f"unsupported image type {type(image).__name__}")
+    rgb = to_rgb(array)
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise LpmatteError(f"empty image of shape {rgb.shape}")
+    return np.ascontiguousarray(rgb, dtype=np.float32)
+
+
+def load_alpha(path: str | os.PathLike) -> np.ndarray:
+    """An alpha matte file (8/16-bit gray, or RGBA whose alpha is used) -> float32 HxW in [0, 1]."""
+    image = open_image(path)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return np.asarray(image.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0
+    array = pil_to_float(image)
+    if array.ndim == 3:
+        channels = array[..., :3]
+        if not (np.allclose(channels[..., 0], channels[..., 1], atol=1 / 255)
+                and np.allclose(channels[..., 0], channels[..., 2], atol=1 / 255)):
+            raise LpmatteError(f"{path}: a colour image, not an alpha matte")
+        array = channels[..., 0]
+    return array.astype(np.float32)
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] -> uint8 with rounding."""
+    return np.clip(np.asarray(array, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so no half-written file ever has
+    the final name. The temporary file keeps the suffix so writers pick the format from it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_png(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save a uint8 HxW (gray), HxWx3 (RGB) or HxWx4 (RGBA) array as PNG, atomically."""
+    image = Image.fromarray(np.ascontiguousarray(array))
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))

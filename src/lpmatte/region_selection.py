@@ -1,0 +1,66 @@
+"""Region selection (Sec. 3.2): which 1/8 cells to refine, and their 8x8 crops and pastes.
+
+A region is addressed by the (batch, row, col) of its cell on the 1/8 grid; it covers
+full-resolution pixels [8 * row, 8 * row + 8) x [8 * col, 8 * col + 8).
+"""
+
+from __future__ import annotations
+
+import torch
+
+UNKNOWN = 1  # trimap class index of "uncertain"
+
+
+def select_regions(trimap_logits: torch.Tensor, valid_size: tuple[int, int] | None = None,
+                   region_mask: torch.Tensor | None = None,
+                   max_regions: int | None = None) -> torch.Tensor:
+    """Cells whose trimap argmax is "unknown" -> (N, 3) long tensor of (batch, row, col).
+
+    Args:
+        trimap_logits: (B, 3, h, w) logits (or probabilities) on the 1/8 grid.
+        valid_size: (rows, cols) of the grid covering the unpadded image; cells beyond
+            it are padding and never selected.
+        region_mask: (B, 1, h, w) bool; when given it replaces the argmax selection.
+        max_regions: keep at most this many per image, the most uncertain first
+            (highest "unknown" probability), to bound latency.
+    """
+    selected = trimap_logits.argmax(1) == UNKNOWN if region_mask is None else region_mask[:, 0]
+    if valid_size is not None:
+        selected = selected.clone()
+        selected[:, valid_size[0]:] = False
+        selected[:, :, valid_size[1]:] = False
+    if max_regions is not None:
+        selected = _keep_most_uncertain(selected, trimap_logits, max_regions)
+    return selected.nonzero()
+
+
+def _keep_most_uncertain(selected: torch.Tensor, trimap_logits: torch.Tensor,
+                         max_regions: int) -> torch.Tensor:
+    uncertainty = trimap_logits.float().softmax(1)[:, UNKNOWN].flatten(1)  # [B, h*w]
+    uncertainty = uncertainty.masked_fill(~selected.flatten(1), -1.0)
+    keep = min(max_regions, uncertainty.shape[1])
+    top = uncertainty.topk(keep, dim=1).indices
+    capped = torch.zeros_like(selected.flatten(1))
+    capped.scatter_(1, top, True)
+    return (capped & selected.flatten(1)).view_as(selected)
+
+
+def _as_cells(x: torch.Tensor, size: int) -> torch.Tensor:
+    b, c, h, w = x.shape
+    return x.view(b, c, h // size, size, w // size, size)
+
+
+def crop_regions(x: torch.Tensor, regions: torch.Tensor, size: int = 8) -> torch.Tensor:
+    """(B, C, H, W) with H, W multiples of ``size`` -> (N, C, size, size) crops."""
+    b, r, c = regions.unbind(1)
+    return _as_cells(x, size)[b, :, r, :, c, :]  # advanced indices first: [N, C, s, s]
+
+
+def paste_regions(x: torch.Tensor, regions: torch.Tensor, patches: torch.Tensor,
+                  size: int = 8) -> torch.Tensor:
+    """A copy of ``x`` (B, C, H, W) with (N, C, size, size) ``patches`` pasted at ``regions``."""
+    out = x.clone()
+    if len(regions):
+        b, r, c = regions.unbind(1)
+        _as_cells(out, size)[b, :, r, :, c, :] = patches.to(out.dtype)
+    return out

@@ -1,0 +1,25 @@
+"""Shared test setup: single-threaded torch keeps the suite predictable on 2-core CI."""
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+def portrait_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A synthetic portrait-like uint8 image: smooth background and a textured head blob."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    background = np.stack([xx / width, yy / height, 0.5 + 0 * xx], -1) * 0.6 + 0.2
+    head = ((yy - 0.45 * height) / (0.3 * height)) ** 2 + ((xx - 0.5 * width) / (0.2 * width)) ** 2
+    body = (yy > 0.65 * height) & (np.abs(xx - 0.5 * width) < 0.35 * width)
+    person = (head < 1) | body
+    skin = np.array([0.8, 0.6, 0.5], np.float32) + rng.normal(0, 0.05, (height, width, 3))
+    image = np.where(person[..., None], skin, background)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def portrait():
+    return portrait_image

@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from lpmatte.config import SwinConfig
+from lpmatte.swin_transformer import (
+    MASKED,
+    SwinTransformer,
+    WindowAttention,
+    attention_mask,
+    relative_position_index,
+    window_partition,
+    window_reverse,
+)
+
+
+def test_window_partition_round_trip():
+    x = torch.randn(2, 14, 21, 5)
+    windows = window_partition(x, 7)
+    assert windows.shape == (2 * 2 * 3, 49, 5)
+    assert torch.equal(window_reverse(windows, 7, 14, 21), x)
+
+
+def test_relative_position_index_covers_table_symmetrically():
+    index = relative_position_index(7)
+    assert index.shape == (49, 49)
+    assert index.min() == 0 and index.max() == 13 * 13 - 1
+    assert torch.all(index.diagonal() == 6 * 13 + 6)  # zero offset is the table centre
+    # offset (i -> j) and (j -> i) are mirror entries
+    assert torch.all(index + index.T == 2 * (6 * 13 + 6))
+
+
+def test_padding_mask_blocks_padded_keys_only():
+    mask = attention_mask(5, 3, 2, 4, 7, 0)  # one 7x7 window, valid 5x3 corner
+    assert mask.shape == (1, 49, 49)
+    valid = torch.zeros(7, 7, dtype=torch.bool)
+    valid[:5, :3] = True
+    keys_allowed = mask[0, 0] == 0
+    assert torch.equal(keys_allowed, valid.flatten())
+
+
+def test_padded_window_attends_to_no_padded_token():
+    torch.manual_seed(0)
+    attention = WindowAttention(dim=8, num_heads=2, window=7).eval()
+    mask = attention_mask(3, 4, 4, 3, 7, 0)
+    x = torch.randn(1, 49, 8)
+    padded = ~(mask[0, 0] == 0)
+    out_a = attention(x, mask)
+    x_changed = x.clone()
+    x_changed[0, padded] = torch.randn(int(padded.sum()), 8) * 100
+    out_b = attention(x_changed, mask)
+    keep = ~padded
+    assert torch.allclose(out_a[0, keep], out_b[0, keep], atol=1e-4)
+
+
+def test_shifted_mask_separates_wrapped_regions():
+    mask = attention_mask(14, 14, 0, 0, 7, 3)
+    assert mask.shape == (4, 49, 49)
+    assert (mask[0] == 0).all()  # the top-left window holds one contiguous region
+    assert (mask[-1] == MASKED).any()  # the corner window mixes wrapped regions
+
+
+@pytest.mark.parametrize("size", [(16, 16), (100, 60), (224, 224), (333, 517)])
+def test_any_input_size_gives_finite_features(size):
+    config = SwinConfig(embed_dim=24, depths=(1, 1, 2, 1), num_heads=(1, 2, 3, 4))
+    model = SwinTransformer(config).eval()
+    h, w = (-(-s // 16) * 16 for s in size)
+    with torch.no_grad():
+        features = model(torch.rand(1, 3, h, w))
+    assert [f.shape[1] for f in features] == [24, 48, 96, 192]
+    assert features[0].shape[-2:] == (h // 16, w // 16)
+    assert all(torch.isfinite(f).all() for f in features)

@@ -1,0 +1,126 @@
+"""Temporal stabiliser (coarse_filter for video) and the dtSSD flicker metric."""
+
+import numpy as np
+import pytest
+import torch
+
+from lpmatte.temporal import TemporalStabilizer, cell_motion, dtssd, hysteresis, stillness
+
+H, W = 12, 16  # a 96x128 frame on the 1/8 grid
+
+
+def coarse_frame(seed: int, image=None, alpha_noise=0.05, prob_noise=0.15):
+    """One frame's (image_lowres, coarse_alpha, trimap_probs), noisy around a fixed scene."""
+    generator = torch.Generator().manual_seed(seed)
+    if image is None:
+        image = torch.linspace(0.2, 0.8, W).expand(1, 3, H, W).clone()
+    image = image + torch.randn(image.shape, generator=generator) * 0.5 / 255  # sensor noise
+    alpha = torch.zeros(1, 1, H, W)
+    alpha[..., W // 2:] = 1.0
+    alpha[..., W // 2 - 1: W // 2 + 1] = 0.5
+    alpha = (alpha + torch.randn(alpha.shape, generator=generator) * alpha_noise).clamp(0, 1)
+    logits = torch.stack([1 - alpha[:, 0], torch.zeros_like(alpha[:, 0]), alpha[:, 0]], 1) * 2
+    logits = logits + torch.randn(logits.shape, generator=generator) * prob_noise * 4
+    return image.clamp(0, 1), alpha, logits.softmax(1)
+
+
+def test_static_noisy_clip_is_steadied():
+    stabilizer = TemporalStabilizer()
+    raw, steady = [], []
+    for t in range(20):
+        image, alpha, probs = coarse_frame(t)
+        out_alpha, out_probs = stabilizer(image, alpha, probs)
+        raw.append((alpha, probs.argmax(1)))
+        steady.append((out_alpha, out_probs.argmax(1)))
+    raw_jitter = torch.stack([a for a, _ in raw[5:]]).std(0).mean()
+    steady_jitter = torch.stack([a for a, _ in steady[5:]]).std(0).mean()
+    assert steady_jitter < 0.5 * raw_jitter
+    raw_flips = sum((raw[t][1] != raw[t - 1][1]).sum() for t in range(5, 20))
+    steady_flips = sum((steady[t][1] != steady[t - 1][1]).sum() for t in range(5, 20))
+    assert raw_flips > 10
+    assert steady_flips <= raw_flips // 5
+
+
+def test_moving_cells_take_the_new_prediction_without_lag():
+    stabilizer = TemporalStabilizer()
+    image, alpha, probs = coarse_frame(0)
+    stabilizer(image, alpha, probs)
+    moved = image.clone()
+    moved[..., :, 2:5] = 1.0 - moved[..., :, 2:5]  # an object enters columns 2..4
+    new_alpha = torch.rand(1, 1, H, W)
+    new_probs = torch.rand(1, 3, H, W).softmax(1)
+    out_alpha, out_probs = stabilizer(moved, new_alpha, new_probs)
+    torch.testing.assert_close(out_alpha[..., 2:5], new_alpha[..., 2:5])
+    torch.testing.assert_close(out_probs[..., 2:5], new_probs[..., 2:5])
+    # far from the motion, the past still counts
+    assert not torch.allclose(out_alpha[..., 10:], new_alpha[..., 10:])
+
+
+def test_scene_cut_and_size_change_reset_the_state():
+    stabilizer = TemporalStabilizer()
+    stabilizer(*coarse_frame(0))
+    cut = torch.rand(1, 3, H, W)
+    _, alpha, probs = coarse_frame(1)
+    out_alpha, out_probs = stabilizer(cut, alpha, probs)
+    assert torch.equal(out_alpha, alpha) and torch.equal(out_probs, probs)
+    bigger = (torch.rand(1, 3, H + 1, W), torch.rand(1, 1, H + 1, W), torch.rand(1, 3, H + 1, W))
+    out_alpha, _ = stabilizer(*bigger)
+    assert torch.equal(out_alpha, bigger[1])
+
+
+def test_outputs_keep_shapes_and_stay_probabilities():
+    stabilizer = TemporalStabilizer()
+    for t in range(3):
+        image, alpha, probs = coarse_frame(t)
+        out_alpha, out_probs = stabilizer(image, alpha, probs)
+        assert out_alpha.shape == alpha.shape and out_probs.shape == probs.shape
+        assert out_alpha.min() >= 0 and out_alpha.max() <= 1
+        torch.testing.assert_close(out_probs.sum(1), torch.ones(1, H, W))
+
+
+def test_hysteresis_keeps_previous_class_within_margin():
+    probs = torch.tensor([0.30, 0.25, 0.45]).view(1, 3, 1, 1).repeat(1, 1, 1, 2)
+    previous = torch.tensor([1, 1]).view(1, 1, 1, 2)
+    bonus = torch.tensor([0.25, 0.15]).view(1, 1, 1, 2)
+    classes = hysteresis(probs, previous, bonus).argmax(1).flatten().tolist()
+    assert classes == [1, 2]  # 0.45 - 0.25 = 0.20 beats a 0.15 margin, not a 0.25 one
+
+
+def test_stillness_ramp_and_motion_spreads_to_neighbours():
+    motion = torch.tensor([0.0, 2.0, 4.0, 6.0, 9.0]) / 255
+    assert stillness(motion, 2 / 255, 6 / 255).tolist() == pytest.approx([1, 1, 0.5, 0, 0])
+    previous = torch.zeros(1, 3, 5, 5)
+    image = previous.clone()
+    image[..., 2, 2] = 0.3
+    spread = cell_motion(image, previous)[0, 0]
+    assert (spread[1:4, 1:4] > 0.29).all() and spread[0].max() == 0
+
+
+def test_stabilizer_with_real_model_passes_the_first_frame_through(portrait):
+    import lpmatte
+
+    matter = lpmatte.load("lpm-s", device="cpu")
+    image = portrait(48, 64)
+    plain = matter.predict(image)
+    filtered = matter.predict(image, coarse_filter=TemporalStabilizer())
+    np.testing.assert_allclose(filtered, plain, atol=1e-5)
+
+
+def dtssd_reference(pred, true):
+    """RVM's MetricDTSSD, applied frame by frame and averaged over t >= 1."""
+    scores = []
+    for t in range(1, len(pred)):
+        error = ((pred[t] - pred[t - 1]) - (true[t] - true[t - 1])) ** 2
+        scores.append(np.sqrt(error.sum() / true[t].size) * 1e2)
+    return float(np.mean(scores))
+
+
+def test_dtssd_matches_reference_and_ignores_constant_error():
+    rng = np.random.default_rng(0)
+    true = rng.random((5, 6, 7))
+    pred = np.clip(true + rng.normal(0, 0.1, true.shape), 0, 1)
+    assert dtssd(pred, true) == pytest.approx(dtssd_reference(pred, true), rel=1e-12)
+    assert dtssd(np.clip(true * 0.5 + 0.2, 0, 1), true * 0.5 + 0.2) == 0.0
+    assert dtssd(true + 0.3, true) == pytest.approx(0.0, abs=1e-12)  # steady bias is not flicker
+    with pytest.raises(ValueError):
+        dtssd(pred[:1], true[:1])
