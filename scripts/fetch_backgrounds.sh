@@ -22,6 +22,7 @@ if [[ ${#packages[@]} -eq 0 ]]; then
 fi
 
 work=$(mktemp -d)
+chmod 755 "$work"  # apt-get download hands the file to the _apt user
 trap 'rm -rf "$work"' EXIT
 
 largest_of_each_variant() {  # print kept image paths, one per line

@@ -99,7 +99,7 @@ def test_stillness_ramp_and_motion_spreads_to_neighbours():
 def test_stabilizer_with_real_model_passes_the_first_frame_through(portrait):
     import lpmatte
 
-    matter = lpmatte.load("lpm-s", device="cpu")
+    matter = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32")
     image = portrait(48, 64)
     plain = matter.predict(image)
     filtered = matter.predict(image, coarse_filter=TemporalStabilizer())

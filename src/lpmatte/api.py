@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from lpmatte.backends import create_backend, resolve_backend
 from lpmatte.checkpoint import load_checkpoint
 from lpmatte.config import ModelConfig
 from lpmatte.errors import LpmatteError
 from lpmatte.image_io import load_rgb
-from lpmatte.model import LightweightPortraitMatting, grid_size, pad_to_multiple
+from lpmatte.inference import NO_CLOCK, run_two_stages
+from lpmatte.model import LightweightPortraitMatting
 from lpmatte.registry import create_config, list_models
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -44,21 +45,29 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 class Matter:
-    """A loaded model ready to matte images. Build it with :func:`load`."""
+    """A loaded model ready to matte images. Build it with :func:`load`.
 
-    def __init__(self, model: LightweightPortraitMatting, device: torch.device, name: str,
-                 untrained: bool = False):
-        self.model = model.to(device).eval()
+    ``backend`` (a name of :data:`lpmatte.backends.BACKENDS` other than ``auto``, or a
+    backend object) runs the two networks; ``model`` is None for an exported ONNX file.
+    """
+
+    def __init__(self, model: LightweightPortraitMatting | None, device: torch.device, name: str,
+                 untrained: bool = False, backend="eager-fp32"):
+        self.model = model.to(device).eval() if model is not None else None
         self.device = device
         self.name = name
         self.untrained = untrained
+        if isinstance(backend, str):
+            backend = create_backend(backend, device, self.model)
+        self.backend = backend
 
     @property
     def config(self) -> ModelConfig:
-        return self.model.config
+        return self.backend.config
 
     def predict(self, image, return_trimap: bool = False,
-                coarse_filter: CoarseFilter | None = None):
+                coarse_filter: CoarseFilter | None = None, *,
+                region_mask: torch.Tensor | None = None, clock=NO_CLOCK):
         """Alpha matte of ``image`` at its own resolution.
 
         Args:
@@ -69,35 +78,31 @@ class Matter:
                 ``coarse_filter(image_lowres, coarse_alpha, trimap_probs)`` on (1, 3, h, w),
                 (1, 1, h, w), (1, 3, h, w) tensors (h, w = ceil(H / 8), ceil(W / 8)) and
                 returning new ``(coarse_alpha, trimap_probs)``; video uses it for stability.
+            region_mask: (1, 1, h, w) bool forcing which 8x8 cells are refined.
+            clock: a :class:`lpmatte.inference.StageClock` collecting per-stage times.
         Returns:
             float32 HxW alpha in [0, 1], or ``(alpha, trimap)``.
         """
-        rgb = load_rgb(image)
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(self.device)
+        with clock.stage("preprocess"):
+            x = self._image_tensor(image)
         with torch.inference_mode():
-            alpha, trimap_scores = self._run(x, coarse_filter)
-        alpha = alpha[0, 0].float().cpu().numpy()
-        if not return_trimap:
-            return alpha
-        return alpha, self._full_res_trimap(trimap_scores, rgb.shape[:2])
+            output = run_two_stages(self.backend, x, coarse_filter, region_mask, clock)
+        with clock.stage("postprocess"):
+            alpha = output.alpha[0, 0].float().cpu().numpy()
+            if not return_trimap:
+                return alpha
+            return alpha, self._full_res_trimap(output.trimap_scores, x.shape[-2:])
 
-    def _run(self, x: torch.Tensor, coarse_filter: CoarseFilter | None):
-        height, width = x.shape[-2:]
-        if coarse_filter is None:
-            output = self.model(x)
-            return output.alpha, output.trimap_logits
-        rows, cols = grid_size(height, width)
-        padded = pad_to_multiple(x)
-        main = self.model.lowres(padded)[-1]
-        coarse = main.alpha_logits.sigmoid()
-        probs = main.trimap_logits.softmax(1)
-        lowres_image = F.adaptive_avg_pool2d(x, (rows, cols))
-        new_coarse, new_probs = coarse_filter(lowres_image, coarse[..., :rows, :cols],
-                                              probs[..., :rows, :cols])
-        coarse[..., :rows, :cols] = new_coarse  # cells past the image keep their values
-        probs[..., :rows, :cols] = new_probs
-        alpha, _, _ = self.model.refine(padded, coarse, probs, (rows, cols))
-        return alpha[..., :height, :width], probs[..., :rows, :cols]
+    def _image_tensor(self, image) -> torch.Tensor:
+        """(1, 3, H, W) float32 in [0, 1] on the device, contiguous. uint8 RGB arrays (video
+        frames) are moved and converted as bytes: the same values as :func:`load_rgb`, with
+        a quarter of the memory traffic."""
+        if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+                and image.shape[2] == 3 and image.size):
+            x = torch.from_numpy(np.require(image, requirements=["C", "W"])).to(self.device)
+            return x.permute(2, 0, 1).contiguous()[None].float().div_(255.0)
+        x = torch.from_numpy(load_rgb(image)).to(self.device)
+        return x.permute(2, 0, 1).contiguous()[None]
 
     @staticmethod
     def _full_res_trimap(trimap_scores: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
@@ -109,13 +114,16 @@ class Matter:
         """Parameters and FLOPs per stage for ``image``: a :class:`lpmatte.cost.CostReport`."""
         from lpmatte.cost import measure_cost
 
+        if self.model is None:
+            raise LpmatteError(f"'{self.name}' is an ONNX export: costing needs the PyTorch "
+                               "weights (or use 'lpmatte profile', which counts FLOPs itself)")
         rgb = load_rgb(image)
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(self.device)
         return measure_cost(self.model, x)
 
     def __repr__(self) -> str:
         flag = ", untrained" if self.untrained else ""
-        return f"Matter({self.name!r}, device={self.device}{flag})"
+        return f"Matter({self.name!r}, device={self.device}, backend={self.backend.name}{flag})"
 
 
 def _build(config: ModelConfig, state_dict=None, seed: int = 0) -> LightweightPortraitMatting:
@@ -129,31 +137,40 @@ def _build(config: ModelConfig, state_dict=None, seed: int = 0) -> LightweightPo
     return model
 
 
-def load(name_or_path: str | Path = "default", device: str = "auto", **refiner_options) -> Matter:
-    """Load ``"default"``, a registered name (:func:`lpmatte.list_models`) or a weights file.
+def load(name_or_path: str | Path = "default", device: str = "auto", backend: str = "auto",
+         **refiner_options) -> Matter:
+    """Load ``"default"``, a registered name (:func:`lpmatte.list_models`), a weights file or
+    an ONNX export (``.onnx``, from ``lpmatte export onnx``).
 
     Registered names without shipped weights build an untrained model (``.untrained``
     is True): useful for tests, profiling and as a training starting point.
+    ``backend`` picks what runs the networks (:data:`lpmatte.backends.BACKENDS`; ``auto``:
+    the fastest that agrees with ``eager-fp32`` on ``device``, see :mod:`lpmatte.backends`).
     ``refiner_options`` (e.g. ``max_regions=4000``) override the refiner config.
     """
     torch_device = resolve_device(device)
     name = str(name_or_path)
+    if Path(name).suffix == ".onnx":
+        return _from_onnx(Path(name), torch_device, backend, refiner_options)
+    backend = resolve_backend(backend, torch_device)
     if name == "default":
         if DEFAULT_WEIGHTS.is_file():
-            return _from_file(DEFAULT_WEIGHTS, torch_device, "default", refiner_options)
+            return _from_file(DEFAULT_WEIGHTS, torch_device, "default", refiner_options, backend)
         config = create_config(UNTRAINED_DEFAULT, **refiner_options)
-        return Matter(_build(config), torch_device, f"{UNTRAINED_DEFAULT}-untrained", True)
+        return Matter(_build(config), torch_device, f"{UNTRAINED_DEFAULT}-untrained", True,
+                      backend)
     if name in list_models():
         config = create_config(name, **refiner_options)
-        return Matter(_build(config), torch_device, name, untrained=True)
+        return Matter(_build(config), torch_device, name, True, backend)
     path = Path(name)
     if path.suffix in (".safetensors", ".pt", ".pth") or path.exists():
-        return _from_file(path, torch_device, path.stem, refiner_options)
+        return _from_file(path, torch_device, path.stem, refiner_options, backend)
     raise LpmatteError(f"unknown model '{name}': not a registered name "
                        f"({', '.join(list_models())}) nor a weights file")
 
 
-def _from_file(path: Path, device: torch.device, name: str, refiner_options) -> Matter:
+def _from_file(path: Path, device: torch.device, name: str, refiner_options,
+               backend: str) -> Matter:
     from dataclasses import replace
 
     checkpoint = load_checkpoint(path)
@@ -161,4 +178,21 @@ def _from_file(path: Path, device: torch.device, name: str, refiner_options) -> 
     if refiner_options:
         config = replace(config, refiner=replace(config.refiner, **refiner_options))
     untrained = checkpoint.metadata.get("untrained", "false") == "true"
-    return Matter(_build(config, checkpoint.state_dict), device, name, untrained)
+    return Matter(_build(config, checkpoint.state_dict), device, name, untrained, backend)
+
+
+def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) -> Matter:
+    """An exported file: runs as exported with ``auto``/``onnx``, quantized with ``onnx-int8``."""
+    from dataclasses import replace
+
+    fixed = set(refiner_options) - {"max_regions"}
+    if fixed:
+        raise LpmatteError(f"{path}: {', '.join(sorted(fixed))} is fixed in the exported "
+                           "graph (only max_regions can change)")
+    name = "onnx" if backend == "auto" else resolve_backend(backend, device)
+    runner = create_backend(name, device, onnx_path=path)
+    if refiner_options:
+        runner.config = replace(runner.config,
+                                refiner=replace(runner.config.refiner, **refiner_options))
+    untrained = runner.metadata.get("lpmatte_untrained") == "true"
+    return Matter(None, device, path.stem, untrained, runner)

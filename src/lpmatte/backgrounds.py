@@ -146,15 +146,16 @@ class ProceduralBackgrounds:
         return np.ascontiguousarray(image, np.float32)
 
 
-def list_images(folder: str | os.PathLike, min_side: int = 0) -> list[Path]:
-    """Raster images under ``folder`` (recursively), sorted; SVG and the like are skipped."""
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Raster images under ``folder`` (recursively), sorted; SVG and the like, and hidden
+    files (half-written ``.name.part.png``), are skipped."""
     from lpmatte.image_io import IMAGE_SUFFIXES
 
     folder = Path(folder)
     if not folder.is_dir():
         raise LpmatteError(f"{folder}: no such folder")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                   and p.is_file())
+                   and not p.name.startswith(".") and p.is_file())
     if not paths:
         raise LpmatteError(f"{folder}: no images found")
     return paths
@@ -189,37 +190,49 @@ def random_crop(image: np.ndarray, rng: np.random.Generator, height: int, width:
 class ImageFolderBackgrounds:
     """Random crops of the images in a folder (any layout, searched recursively).
 
-    Decoded images are kept, shrunk to at most ``cache_side`` on their longer side, in a
-    per-process cache of ``cache_size`` entries: PNG wallpapers decode slowly.
+    Decoded images are kept in a per-process cache of ``cache_size`` entries, shrunk to
+    ``cache_scale`` times the requested size on their longer side (large PNG wallpapers
+    take 0.1-0.5 s to decode; a shrunk one is about 1 MB at 512 px crops).
     Unreadable files are skipped (another image is drawn).
     """
 
     def __init__(self, folder: str | os.PathLike, blur_probability: float = 0.2,
-                 cache_size: int = 64, cache_side: int = 1280):
+                 cache_size: int = 256, cache_scale: float = 1.5):
         self.paths = list_images(folder)
         self.blur_probability = blur_probability
-        self.cache_size, self.cache_side = cache_size, cache_side
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.cache_size, self.cache_scale = cache_size, cache_scale
+        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._bad: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def load(self, index: int, height: int, width: int) -> np.ndarray:
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
-        side = max(self.cache_side, height, width)
+        """Image ``index`` as uint8 RGB, its longer side at most cache_scale * max(h, w)."""
+        side = round(self.cache_scale * max(height, width))
+        key = (index, side)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
         image = decode_at_least(self.paths[index], side, side)
         scale = side / max(image.shape[:2])
         if scale < 1:
             size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         if self.cache_size:
-            self._cache[index] = image
+            self._cache[key] = image
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return image
+
+    def preload(self, height: int, width: int) -> None:
+        """Fill the cache (up to ``cache_size`` images) for crops of height x width; done
+        before a DataLoader forks its workers, they all start with it."""
+        for index in range(min(len(self.paths), self.cache_size)):
+            try:
+                self.load(index, height, width)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                self._bad.add(index)
 
     def sample(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         for _ in range(10):

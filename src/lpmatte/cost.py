@@ -51,15 +51,21 @@ def _count(fn, *args):
 
 
 @torch.inference_mode()
-def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor) -> CostReport:
-    """Cost of ``model`` on ``image`` (1, 3, H, W): stages "lowres" and "refiner"."""
+def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
+                 region_mask: torch.Tensor | None = None) -> CostReport:
+    """Cost of ``model`` on ``image`` (1, 3, H, W): stages "lowres" and "refiner".
+
+    ``region_mask`` (1, 1, h, w) bool on the padded 1/8 grid forces the refined cells, so
+    an untrained model can be costed on a realistic boundary.
+    """
     model = model.eval()
     height, width = image.shape[-2:]
     padded = pad_to_multiple(image)
     side_outputs, lowres_flops = _count(model.lowres, padded)
     main = side_outputs[-1]
     (_, regions, _), refine_flops = _count(model.refine, padded, main.alpha_logits.sigmoid(),
-                                           main.trimap_logits, grid_size(height, width))
+                                           main.trimap_logits, grid_size(height, width),
+                                           region_mask)
     return CostReport(
         params={"lowres": count_params(model.lowres), "refiner": count_params(model.refiner)},
         flops={"lowres": lowres_flops, "refiner": refine_flops},

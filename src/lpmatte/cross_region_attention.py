@@ -16,6 +16,14 @@ from torch import nn
 from lpmatte.swin_transformer import MASKED
 
 
+def sequence_keys(neighbours: torch.Tensor) -> torch.Tensor:
+    """(N, k) neighbour indices -> (N, k + 1) region indices of each attention sequence,
+    the centre first."""
+    # shape[0], not len(): stays symbolic when traced, so exported graphs take any N
+    centre = torch.arange(neighbours.shape[0], device=neighbours.device)[:, None]
+    return torch.cat([centre, neighbours], 1)
+
+
 def relative_bias_index(regions: torch.Tensor, neighbours: torch.Tensor,
                         search_range: int) -> torch.Tensor:
     """Lookup-table index of each key's offset from its centre region.
@@ -31,7 +39,7 @@ def relative_bias_index(regions: torch.Tensor, neighbours: torch.Tensor,
     >>> relative_bias_index(regions, torch.tensor([[1, 2], [0, 2], [0, 1]]), 4).tolist()
     [[24, 25, 49], [24, 23, 49], [24, 49, 49]]
     """
-    keys = torch.cat([torch.arange(len(regions), device=regions.device)[:, None], neighbours], 1)
+    keys = sequence_keys(neighbours)
     offset = regions[keys, 1:] - regions[:, None, 1:]  # [N, k+1, 2]
     side = 2 * search_range - 1
     in_range = (offset.abs() <= search_range - 1).all(-1)
@@ -52,14 +60,26 @@ class RegionAttention(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
 
-    def forward(self, tokens: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """tokens (N, k+1, C), bias (N, heads, k+1) -> (N, k+1, C), or (N, 1, C) if centre_only."""
-        n, length, c = tokens.shape
+    def forward(self, tokens: torch.Tensor, bias: torch.Tensor,
+                keys: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (N, k+1, C), bias (N, heads, k+1) -> (N, k+1, C), or (N, 1, C) if centre_only.
+
+        With ``keys`` (N, k+1) from :func:`sequence_keys`, ``tokens`` are the (N, C) region
+        features and sequence i is tokens[keys[i]]: the per-token norm and projections then
+        run once per region and are gathered (same values, 1/(k+1) of the work).
+        """
         x = self.norm1(tokens)
-        queries = x[:, :1] if self.centre_only else x
+        if keys is None:
+            q = self.q(x[:, :1] if self.centre_only else x)
+            kv = self.kv(x)
+        else:
+            q = self.q(x)[keys[:, :1] if self.centre_only else keys]
+            kv = self.kv(x)[keys]
+            tokens = tokens[keys]
+        n, length, c = tokens.shape
         heads = self.num_heads
-        q = self.q(queries).view(n, -1, heads, c // heads).transpose(1, 2)  # [N, h, q, d]
-        k, v = self.kv(x).view(n, length, 2, heads, c // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        q = q.view(n, -1, heads, c // heads).transpose(1, 2)  # [N, h, q, d]
+        k, v = kv.view(n, length, 2, heads, c // heads).permute(2, 0, 3, 1, 4).unbind(0)
         mask = bias[:, :, None, :].to(q.dtype)  # same bias for every query: [N, h, 1, k+1]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         out = self.proj(out.transpose(1, 2).reshape(n, -1, c))
@@ -82,11 +102,9 @@ class CrossRegionAttention(nn.Module):
     def forward(self, features: torch.Tensor, regions: torch.Tensor, neighbours: torch.Tensor,
                 valid: torch.Tensor) -> torch.Tensor:
         """features (N, C); regions (N, 3); neighbours, valid (N, k) from nearest_regions."""
-        tokens = torch.cat([features[:, None], features[neighbours]], 1)  # [N, k+1, C]
         index = relative_bias_index(regions, neighbours, self.search_range)
         bias = self.bias_table[index].permute(0, 2, 1)  # [N, heads, k+1]
-        keep = torch.cat([valid.new_ones(len(valid), 1), valid], 1)
+        keep = torch.cat([torch.ones_like(valid[:, :1]), valid], 1)
         bias = bias.masked_fill(~keep[:, None, :], MASKED)
-        for block in self.blocks:
-            tokens = block(tokens, bias)
-        return tokens[:, 0]
+        tokens = self.blocks[0](features, bias, sequence_keys(neighbours))  # [N, k+1, C]
+        return self.blocks[1](tokens, bias)[:, 0]

@@ -64,15 +64,10 @@ def mean_metrics(per_image: dict[str, dict[str, float]], names) -> dict[str, flo
     return means
 
 
-def load_matte(path: Path) -> np.ndarray:
-    """float32 HxW in [0, 1] of an alpha file; errors name the file."""
-    return load_alpha(path)
-
-
 def evaluate_pair(pred_path: Path, gt_path: Path, trimap_path: Path | None,
                   protocol: str) -> dict[str, float]:
     """Metrics of one prediction file against one ground-truth (and trimap) file."""
-    pred, gt = load_matte(pred_path), load_matte(gt_path)
+    pred, gt = load_alpha(pred_path), load_alpha(gt_path)  # errors name the file
     if pred.shape != gt.shape:
         raise LpmatteError(f"{pred_path}: size {pred.shape[1]}x{pred.shape[0]} differs from "
                            f"the ground truth {gt_path} ({gt.shape[1]}x{gt.shape[0]})")

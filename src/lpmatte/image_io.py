@@ -35,7 +35,9 @@ def open_image(path: str | os.PathLike) -> Image.Image:
 
 def pil_to_float(image: Image.Image) -> np.ndarray:
     """Pillow image of any mode -> float32 array in [0, 1], HxW or HxWxC (C = 3 or 4)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if image.mode.startswith("I;16"):
+        return np.asarray(image, dtype=np.float32) / 65535.0
+    if image.mode == "I":  # 32-bit ints: Pillow's mode for some 16-bit PNGs
         array = np.asarray(image, dtype=np.float32)
         return np.clip(array / (65535.0 if array.max() > 255 else 255.0), 0, 1)
     if image.mode == "P":

@@ -65,7 +65,7 @@ class LowResNetwork(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> list[LowResOutput]:
-        features = self.backbone((image - self.mean) / self.std)
+        features = self.backbone(image, normalization=(self.mean, self.std))
         x = features[-1]
         outputs = []
         for stage, skip in zip(self.stages, reversed(features[:-1])):

@@ -10,6 +10,7 @@ output is a residual over the upsampled coarse alpha, clamped to [0, 1].
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lpmatte.config import RefinerConfig
@@ -42,7 +43,8 @@ class RegionEncoder(nn.Module):
 
 
 class RegionDecoder(nn.Module):
-    """(N, C, 2, 2) features + (N, 4, 8, 8) input -> (N, 1, 8, 8) alpha residual."""
+    """(N, C, 2, 2) features, the (N, D) region token broadcast over them, and the (N, 4, 8, 8)
+    input -> (N, 1, 8, 8) alpha residual."""
 
     def __init__(self, in_channels: int, channels: tuple[int, ...]):
         super().__init__()
@@ -51,9 +53,23 @@ class RegionDecoder(nn.Module):
         self.fuse = conv_bn_lrelu(channels[1] + IN_CHANNELS, channels[2], padding=1)
         self.out = nn.Conv2d(channels[2], 1, 1)
 
-    def forward(self, features: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        x = self.up2(self.up1(features))
+    def forward(self, features: torch.Tensor, token: torch.Tensor,
+                regions: torch.Tensor) -> torch.Tensor:
+        x = self.up2(self.up1[1:](self._upsample(features, token)))
         return self.out(self.fuse(torch.cat([x, regions], 1)))
+
+    def _upsample(self, features: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
+        """up1's transposed convolution of [features, token broadcast to every pixel].
+
+        Its kernel equals its stride (2), so every input pixel writes its own 2x2 output
+        tile; the constant token adds the same tile T[o, a, b] = sum_d token[d] W[d, o, a, b]
+        everywhere. Computing T once per region replaces broadcasting the token.
+        """
+        weight = self.up1[0].weight  # [C + D, out, 2, 2]
+        channels = features.shape[1]
+        x = F.conv_transpose2d(features, weight[:channels], stride=2)
+        tile = (token @ weight[channels:].flatten(1)).view(-1, *weight.shape[1:])  # [N, out, 2, 2]
+        return x + tile.repeat(1, 1, features.shape[2], features.shape[3])
 
 
 class Refiner(nn.Module):
@@ -78,6 +94,5 @@ class Refiner(nn.Module):
         token = self.token(self.pool(features).flatten(1))  # [N, D]
         if self.attention is not None:
             token = self.attention(token, regions, neighbours, valid)
-        context = token[:, :, None, None].expand(-1, -1, *features.shape[-2:])
-        residual = self.decoder(torch.cat([features, context], 1), crops)
+        residual = self.decoder(features, token, crops)
         return (crops[:, 3:] + residual).clamp(0, 1)

@@ -57,9 +57,10 @@ def crop_regions(x: torch.Tensor, regions: torch.Tensor, size: int = 8) -> torch
 
 
 def paste_regions(x: torch.Tensor, regions: torch.Tensor, patches: torch.Tensor,
-                  size: int = 8) -> torch.Tensor:
-    """A copy of ``x`` (B, C, H, W) with (N, C, size, size) ``patches`` pasted at ``regions``."""
-    out = x.clone()
+                  size: int = 8, inplace: bool = False) -> torch.Tensor:
+    """A copy of ``x`` (B, C, H, W) with (N, C, size, size) ``patches`` pasted at ``regions``
+    (``x`` itself when ``inplace``: saves a full-resolution copy at inference)."""
+    out = x if inplace else x.clone()
     if len(regions):
         b, r, c = regions.unbind(1)
         _as_cells(out, size)[b, :, r, :, c, :] = patches.to(out.dtype)

@@ -273,3 +273,24 @@ def write_contact_sheet(out: str | os.PathLike, path: str | os.PathLike, count: 
     if rows:
         save_png(path, contact_sheet(rows, tile_height))
     return len(rows)
+
+
+def soft_alpha_dataset(out: str | os.PathLike):
+    """The converted set as a :class:`lpmatte.datasets.MattingDataset`: original images (found
+    through OUT/source.json) with OUT/alpha, OUT/fg and OUT/bg; only finished items."""
+    from lpmatte.datasets import MattingDataset, SampleFiles
+    from lpmatte.datasets.files import files_by_stem
+
+    out = Path(out)
+    if not (out / "source.json").is_file():
+        raise LpmatteError(f"{out}: no source.json (not made by 'lpmatte data soft-alpha')")
+    source = json.loads((out / "source.json").read_text())
+    images = files_by_stem(source["images"])
+    found = {kind: files_by_stem(out / kind) if (out / kind).is_dir() else {}
+             for kind in ("alpha", "fg", "bg")}
+    files = [SampleFiles(stem, images[stem], alpha, fg=found["fg"].get(stem),
+                         bg=found["bg"].get(stem))
+             for stem, alpha in found["alpha"].items() if stem in images]
+    if not files:
+        raise LpmatteError(f"{out}: no converted images yet")
+    return MattingDataset(files, None, f"soft-alpha set at {out}")

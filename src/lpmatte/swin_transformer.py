@@ -186,9 +186,20 @@ class PatchEmbedding(nn.Module):
         self.proj = nn.Conv2d(in_channels, dim, kernel_size=patch, stride=patch)
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W), H and W multiples of ``patch`` -> (B, H/patch, W/patch, dim)."""
-        return self.norm(self.proj(x).permute(0, 2, 3, 1))
+    def forward(self, x: torch.Tensor, normalization=None) -> torch.Tensor:
+        """(B, C, H, W), H and W multiples of ``patch`` -> (B, H/patch, W/patch, dim).
+
+        ``normalization`` (mean, std), each (1, C, 1, 1), embeds (x - mean) / std without
+        computing it at full resolution: the projection is linear, so
+        W * ((x - m) / s) + b = (W / s) * x + (b - sum(W * m / s)).
+        """
+        if normalization is None:
+            return self.norm(self.proj(x).permute(0, 2, 3, 1))
+        mean, std = normalization
+        weight = self.proj.weight / std
+        bias = self.proj.bias - (weight * mean).sum((1, 2, 3))
+        x = F.conv2d(x, weight, bias, stride=self.patch)
+        return self.norm(x.permute(0, 2, 3, 1))
 
 
 class SwinTransformer(nn.Module):
@@ -214,9 +225,10 @@ class SwinTransformer(nn.Module):
     def channels(self) -> list[int]:
         return [self.config.embed_dim * 2**i for i in range(len(self.config.depths))]
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 3, H, W) normalised image -> [(B, C_i, H / (p * 2**i), W / (p * 2**i))]."""
-        x = self.patch_embed(x)
+    def forward(self, x: torch.Tensor, normalization=None) -> list[torch.Tensor]:
+        """(B, 3, H, W) image -> [(B, C_i, H / (p * 2**i), W / (p * 2**i))]; the image is
+        normalised already, or by ``normalization`` (mean, std) (see PatchEmbedding)."""
+        x = self.patch_embed(x, normalization)
         features = []
         for stage, norm in zip(self.stages, self.norms):
             x = stage(x)

@@ -22,7 +22,6 @@ H.264 needs even sizes: an odd height or width gets its last row/column repeated
 
 from __future__ import annotations
 
-import inspect
 import re
 import sys
 import time
@@ -56,7 +55,6 @@ FORMATS = ("prores", "webm", "png", "alpha", "green", "composite")
 _TRANSPARENT = {"prores": (".mov", "mov", [PRORES_4444]), "webm": (".webm", "webm", [VP9_ALPHA])}
 _OPAQUE_CONTAINERS = {".mp4": ("mp4", [H264, MPEG4]), ".mov": ("mov", [H264, MPEG4]),
                       ".mkv": ("matroska", [H264, MPEG4]), ".webm": ("webm", [VP9])}
-GREEN = (0, 255, 0)
 
 
 @dataclass(frozen=True)
@@ -213,15 +211,15 @@ def composer(format: str, background: Background | None) -> Callable:
 # --------------------------------------------------------------------------- the pipeline
 
 
-def load_matter(model: str, device: str, backend: str):
-    """``lpmatte.load(model, device, backend=...)``; ``backend`` only where load accepts it."""
+def load_matter(model: str, device: str, backend: str, notice: Callable[[str], None]):
+    """``lpmatte.load(model, device, backend)``, with a notice if the weights are untrained."""
     from lpmatte.api import load
 
-    if "backend" in inspect.signature(load).parameters:
-        return load(model, device=device, backend=backend)
-    if backend != "auto":
-        raise LpmatteError(f"--backend {backend} is not available in this version (only 'auto')")
-    return load(model, device=device)
+    matter = load(model, device=device, backend=backend)
+    if matter.untrained:
+        notice(f"warning: model '{matter.name}' is untrained; its mattes are meaningless "
+               "(use trained weights)")
+    return matter
 
 
 def make_writer(target: Target, source: VideoSource, tmp: Path, audio: bool, notice):
@@ -291,7 +289,7 @@ def convert_video(input, output, format: str | None = None, background: str | No
         output: output file, or folder for ``format="png"``; replaced only when the run succeeds.
         format: one of :data:`FORMATS`; None guesses from the suffix (.mov, .webm, no suffix).
         background: for ``composite``: a colour, image file or video file (default white).
-        matter: a loaded :class:`lpmatte.Matter`; if None, ``lpmatte.load(model, device)``.
+        matter: a loaded :class:`lpmatte.Matter`; if None, ``lpmatte.load(model, device, backend)``.
         start, end: seconds (or ``"MM:SS.ms"``) to keep, counted from the first frame.
         stabilize: steady still regions across frames (:class:`TemporalStabilizer`).
         progress: show a progress bar with live end-to-end and model fps on stderr.
@@ -307,32 +305,42 @@ def convert_video(input, output, format: str | None = None, background: str | No
     try:
         if source.is_file and target.path.resolve() == Path(source.name).resolve():
             raise LpmatteError(f"{target.path}: output would overwrite the input")
-        matter = matter if matter is not None else load_matter(model, device, backend)
+        matter = matter if matter is not None else load_matter(model, device, backend, notice)
         stabilizer = TemporalStabilizer() if stabilize else None
-        compose = composer(target.format, backdrop)
         started = time.perf_counter()
-        with AtomicOutput(target.path, folder=target.is_folder) as tmp:
-            writer = make_writer(target, source, tmp, audio, notice)
-            try:
-                with progress_bar(source, progress) as bar:
-                    frames, model_seconds = run_pipeline(
-                        source, lambda image: matter.predict(image, coarse_filter=stabilizer),
-                        lambda frame, alpha: writer.write(*compose(frame.image, alpha), frame.pts),
-                        bar, queue_size)
-                if frames == 0:
-                    raise LpmatteError(f"{source.name}: no video frames"
-                                       + (" in the --start/--end range" if start or end else ""))
-                writer.close()
-                if source.variable_frame_rate:
-                    notice("variable frame rate: " + (
-                        "a PNG sequence has no timestamps; frames are numbered in order"
-                        if target.is_folder else "every frame kept its timestamp"))
-            except BaseException:
-                writer.abort()
-                raise
+        frames, model_seconds = write_output(
+            target, source, lambda image: matter.predict(image, coarse_filter=stabilizer),
+            composer(target.format, backdrop), audio, progress, queue_size, notice)
     finally:
         source.close()
         if backdrop is not None:
             backdrop.close()
     return VideoResult(target.path, target.format, frames, time.perf_counter() - started,
                        model_seconds)
+
+
+def write_output(target: Target, source: VideoSource, predict: Callable, compose: Callable,
+                 audio: bool, progress: bool, queue_size: int, notice) -> tuple[int, float]:
+    """Run the pipeline into a temporary output that replaces ``target.path`` on success.
+
+    Returns (frames written, seconds spent in ``predict``)."""
+    with AtomicOutput(target.path, folder=target.is_folder) as tmp:
+        writer = make_writer(target, source, tmp, audio, notice)
+        try:
+            with progress_bar(source, progress) as bar:
+                frames, model_seconds = run_pipeline(
+                    source, predict,
+                    lambda frame, alpha: writer.write(*compose(frame.image, alpha), frame.pts),
+                    bar, queue_size)
+            if frames == 0:
+                raise LpmatteError(f"{source.name}: no video frames" + (
+                    " in the --start/--end range" if source.start or source.end else ""))
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    if source.variable_frame_rate:
+        notice("variable frame rate: " + (
+            "a PNG sequence has no timestamps; frames are numbered in order"
+            if target.is_folder else "every frame kept its timestamp"))
+    return frames, model_seconds

@@ -184,6 +184,9 @@ class VideoSource:
         av = import_av()
         if self.is_file:
             check_readable_file(Path(self.name))
+        if self.input_format is not None and self.input_format not in av.formats_available:
+            raise LpmatteError(f"--input-format {self.input_format}: not in this PyAV's FFmpeg "
+                               "(a PyAV built on the system FFmpeg may have it)")
         try:
             return av.open(self.name, format=self.input_format)
         except (av.error.FFmpegError, OSError, ValueError) as error:

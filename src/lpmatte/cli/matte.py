@@ -35,17 +35,24 @@ def register(subparsers) -> None:
 
 
 def add_model_arguments(parser) -> None:
-    """--model and --device, shared by the subcommands that run a model."""
+    """--model, --device and --backend, shared by the subcommands that run a model."""
+    from lpmatte.backends import BACKENDS
+
     parser.add_argument("--model", default="default", metavar="NAME|PATH",
-                        help="registered model name or weights file (default: the shipped model)")
+                        help="registered model name, weights file or .onnx export "
+                             "(default: the shipped model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="what runs the networks (default auto: the fastest that agrees "
+                             "with eager-fp32)")
 
 
 def load_matter(args):
     """Load the model named by --model/--device, warning on stderr if it is untrained."""
     import lpmatte
 
-    matter = lpmatte.load(args.model, device=args.device)
+    matter = lpmatte.load(args.model, device=args.device,
+                          backend=getattr(args, "backend", "auto"))
     if matter.untrained:
         print(f"lpmatte: warning: model '{matter.name}' is untrained; its mattes are "
               "meaningless (use trained weights)", file=sys.stderr)

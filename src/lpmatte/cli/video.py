@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-FORMATS = ("prores", "webm", "png", "alpha", "green", "composite")  # as lpmatte.video.FORMATS
+from lpmatte.backends import BACKENDS
+from lpmatte.video import FORMATS, convert_video
 
 EXAMPLES = """\
 formats:
@@ -26,9 +27,9 @@ examples:
   lpmatte video clip.mp4 -o beach.mp4 --format composite --background beach.jpg
   lpmatte video /dev/video0 --input-format v4l2 --end 10 -o webcam.mov   (Linux webcam)
   lpmatte video rtsp://camera/stream --end 60 -o cam.webm
-Webcams and streams work where the FFmpeg inside PyAV has the device or protocol
-(PyPI wheels may lack capture devices); give --end, or stop with Ctrl-C (the output is
-then discarded).
+Webcams and streams work where the FFmpeg inside PyAV has the device or protocol: PyAV's
+Linux wheels read rtsp://, http(s)://, HLS and x11grab but lack v4l2 (a PyAV built on the
+system FFmpeg has it). Give --end, or stop with Ctrl-C (the output is then discarded).
 """
 
 
@@ -47,7 +48,9 @@ def register(subparsers) -> None:
                         help="for --format composite: colour name, #rrggbb, r,g,b, image or video")
     parser.add_argument("--model", default="default", help="model name or weights file")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--backend", default="auto", help="inference backend (default auto)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="what runs the networks (default auto: the fastest that agrees "
+                             "with eager-fp32)")
     parser.add_argument("--start", metavar="T", help="start time: seconds or [HH:]MM:SS(.ms)")
     parser.add_argument("--end", metavar="T", help="end time (exclusive), same forms")
     parser.add_argument("--no-stabilize", dest="stabilize", action="store_false",
@@ -61,8 +64,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from lpmatte.video import convert_video
-
     result = convert_video(
         args.input, args.output, format=args.format, background=args.background,
         model=args.model, device=args.device, backend=args.backend, start=args.start,

@@ -39,7 +39,8 @@ ALIASES = {"p3m10k": "p3m", "p3m-10k": "p3m", "ppm-100": "ppm100", "photomatte":
 
 __all__ = [
     "DATASET_KINDS", "build_dataset", "canonical_kind", "MattingSample", "SampleFiles",
-    "MattingDataset", "FolderDataset", "P3M10K", "PPM100", "PhotoMatte85", "BG20K", "BackgroundFolder",
+    "MattingDataset", "FolderDataset", "P3M10K", "PPM100", "PhotoMatte85", "BG20K",
+    "BackgroundFolder",
     "TrimapCache", "generate_trimap", "load_trimap",
 ]
 

@@ -45,4 +45,4 @@ def pair_by_stem(images: dict, others: dict, images_dir: Path, others_dir: Path)
     missing = [stem for stem in images if stem not in others]
     if missing:
         raise LpmatteError(f"{others_dir}: no file for {describe_missing(missing)} "
-                           f"of the images in {images_dir}")
+                           f"(stems of the files in {images_dir})")

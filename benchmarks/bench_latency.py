@@ -1,0 +1,98 @@
+"""End-to-end latency of every backend, interleaved in one process, as a markdown table.
+
+Backends take turns run by run (A, B, C, A, B, C, ...), so a busy machine slows them
+alike and the speed-up column stays meaningful. Inputs are lpmatte.profiler's: a
+synthetic HD/4K portrait whose boundary cells are refined (about 1.9k regions at HD),
+or --images. Speed-ups are against eager-fp32 measured in the same run.
+
+    python benchmarks/bench_latency.py --model lpm lpm-s --size hd 4k \\
+        --backends eager-fp32 onnx onnx-int8 auto --runs 10 [--out latency.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+import lpmatte
+from lpmatte.image_io import atomic_write
+from lpmatte.profiler import (
+    Timings,
+    hardware_name,
+    parse_size,
+    profile_inputs,
+    summarize,
+    timed_runs,
+    warm_up,
+)
+
+COLUMNS = ("model", "size", "backend", "e2e ms (median)", "p90", "FPS", "x eager",
+           "low-res ms", "refine ms", "regions", "GFLOPs")
+
+
+def bench_one_size(model: str, size, backends, runs: int, warmup: int, images, device: str):
+    """Reports of each backend on one model and size, runs interleaved."""
+    inputs = profile_inputs(size, images)
+    matters = {b: lpmatte.load(model, device=device, backend=b) for b in backends}
+    timings = {b: Timings() for b in backends}
+    for matter in matters.values():
+        warm_up(matter, inputs, warmup)
+    for i in range(runs):
+        for backend, matter in matters.items():
+            timed_runs(matter, inputs, 1, timings[backend], start=i)
+    return {b: summarize(matters[b], size, inputs, timings[b]) for b in backends}
+
+
+def table_rows(reports: dict) -> list[list[str]]:
+    eager = reports.get("eager-fp32")
+    rows = []
+    for label, r in reports.items():
+        speedup = eager.e2e_ms_median / r.e2e_ms_median if eager else float("nan")
+        name = r.backend if label == r.backend else f"{label} ({r.backend})"
+        rows.append([r.model, r.size, name, f"{r.e2e_ms_median:.0f}", f"{r.e2e_ms_p90:.0f}",
+                     f"{r.fps:.2f}", f"{speedup:.2f}", f"{r.stages['lowres']:.0f}",
+                     f"{r.stages['refinement']:.0f}", f"{r.regions:.0f}", f"{r.gflops:.1f}"])
+    return rows
+
+
+def markdown(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", nargs="+", default=["lpm"])
+    parser.add_argument("--size", nargs="+", default=["hd"])
+    parser.add_argument("--backends", nargs="+", default=["eager-fp32", "auto"])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--images", default=None, help="photos instead of the synthetic one")
+    parser.add_argument("--out", default=None, help="also write the table to this file")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = []
+    for model in args.model:
+        for size in args.size:
+            reports = bench_one_size(model, parse_size(size), args.backends, args.runs,
+                                     args.warmup, args.images, args.device)
+            rows += table_rows(reports)
+            print(markdown(table_rows(reports)).split("\n", 2)[-1], file=sys.stderr)
+    device = torch.device(args.device)
+    header = (f"{hardware_name(device)}, {torch.get_num_threads()} threads, torch "
+              f"{torch.__version__}; {args.runs} interleaved runs; command: "
+              f"python benchmarks/bench_latency.py {' '.join(sys.argv[1:])}\n\n")
+    text = header + markdown(rows) + "\n"
+    print(text)
+    if args.out:
+        atomic_write(Path(args.out), lambda tmp: Path(tmp).write_text(text))
+
+
+if __name__ == "__main__":
+    main()

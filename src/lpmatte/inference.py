@@ -1,0 +1,148 @@
+"""Two-stage inference (Fig. 1) with a pluggable backend and per-stage wall-clock timing.
+
+The backend (:mod:`lpmatte.backends`) runs the two networks: the low-resolution network
+and the refiner. Everything data-dependent between them runs here in PyTorch for every
+backend alike: region selection, the k-nearest-region search, cropping and pasting. So an
+exported ONNX graph never contains the neighbour search, and all backends share one
+well-tested implementation of these steps (the same functions the model's own ``forward``
+uses, so the eager backend reproduces ``model(image)``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lpmatte.config import RefinerConfig
+from lpmatte.model import grid_size, pad_to_multiple
+from lpmatte.nearest_regions import knn_grid
+from lpmatte.region_selection import crop_regions, paste_regions, select_regions
+
+STAGES = ("preprocess", "lowres", "selection", "refinement", "paste", "postprocess")
+
+
+class StageClock:
+    """Milliseconds spent per stage, summed over repeated entries of the same stage.
+
+    ``synchronize`` (e.g. ``torch.cuda.synchronize``) runs at each boundary so that queued
+    GPU work is charged to the stage that queued it.
+    """
+
+    def __init__(self, synchronize: Callable[[], None] | None = None):
+        self.times: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self._synchronize = synchronize or (lambda: None)
+
+    def count(self, name: str, value: int) -> None:
+        """Record a per-call quantity, e.g. the number of refined regions."""
+        self.counts[name] = self.counts.get(name, 0) + value
+
+    @contextmanager
+    def stage(self, name: str):
+        self._synchronize()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._synchronize()
+            elapsed = (time.perf_counter() - start) * 1e3
+            self.times[name] = self.times.get(name, 0.0) + elapsed
+
+
+class _NoClock:
+    @contextmanager
+    def stage(self, name: str):
+        yield
+
+    def count(self, name: str, value: int) -> None:
+        pass
+
+
+NO_CLOCK = _NoClock()
+
+
+@dataclass
+class TwoStageOutput:
+    """alpha (B, 1, H, W) in [0, 1]; trimap_scores (B, 3, h, w) logits or probabilities on the
+    1/8 grid of the image; regions (N, 3) (batch, row, col); patches (N, 1, 8, 8)."""
+
+    alpha: torch.Tensor
+    trimap_scores: torch.Tensor
+    regions: torch.Tensor
+    patches: torch.Tensor
+
+
+def run_two_stages(backend, image: torch.Tensor, coarse_filter=None,
+                   region_mask: torch.Tensor | None = None, clock=NO_CLOCK) -> TwoStageOutput:
+    """Matte ``image`` (B, 3, H, W) in [0, 1] on ``backend.device`` with ``backend``.
+
+    ``coarse_filter`` is :meth:`lpmatte.Matter.predict`'s hook (batch 1); ``region_mask``
+    (B, 1, ceil(H/8), ceil(W/8)) bool forces the refined cells as in the model's forward.
+    """
+    height, width = image.shape[-2:]
+    rows, cols = grid_size(height, width)
+    with clock.stage("preprocess"):
+        padded = pad_to_multiple(image)
+    with clock.stage("lowres"):
+        alpha_logits, trimap_logits = backend.lowres(padded)
+    with clock.stage("selection"):
+        coarse_alpha, scores, cropped_scores = _coarse_outputs(
+            image, alpha_logits, trimap_logits, (rows, cols), coarse_filter)
+        refiner = backend.config.refiner
+        regions = select_regions(scores, (rows, cols), _pad_mask(region_mask, scores),
+                                 refiner.max_regions)
+        neighbours, valid = find_neighbours(refiner, regions, scores.shape[-2:])
+    clock.count("regions", len(regions))
+    cell = refiner.region_size
+    with clock.stage("paste"):
+        upsampled = F.interpolate(coarse_alpha, scale_factor=cell, mode="bilinear",
+                                  align_corners=False)
+    with clock.stage("refinement"):
+        patches = _refine(backend, padded, upsampled, regions, neighbours, valid)
+    with clock.stage("paste"):
+        alpha = paste_regions(upsampled, regions, patches, cell, inplace=True)
+    return TwoStageOutput(alpha[..., :height, :width], cropped_scores, regions, patches)
+
+
+def find_neighbours(config: RefinerConfig, regions: torch.Tensor, grid: tuple[int, int]):
+    """(neighbours, valid) from :func:`lpmatte.nearest_regions.knn_grid`, or (None, None)
+    when the refiner has no Cross Region Attention."""
+    if not config.use_cra:
+        return None, None
+    return knn_grid(regions, config.num_neighbors, tuple(grid))
+
+
+def _coarse_outputs(image, alpha_logits, trimap_logits, valid_cells, coarse_filter):
+    """(coarse alpha, selection scores, scores cropped to the image's cells); both of the
+    first two on the padded 1/8 grid, as :meth:`LightweightPortraitMatting.refine` wants."""
+    rows, cols = valid_cells
+    coarse = alpha_logits.sigmoid()
+    if coarse_filter is None:
+        return coarse, trimap_logits, trimap_logits[..., :rows, :cols]
+    probs = trimap_logits.softmax(1)
+    new_coarse, new_probs = coarse_filter(F.adaptive_avg_pool2d(image, (rows, cols)),
+                                          coarse[..., :rows, :cols], probs[..., :rows, :cols])
+    coarse[..., :rows, :cols] = new_coarse  # cells past the image keep their values
+    probs[..., :rows, :cols] = new_probs
+    return coarse, probs, probs[..., :rows, :cols]
+
+
+def _refine(backend, padded, upsampled, regions, neighbours, valid) -> torch.Tensor:
+    cell = backend.config.refiner.region_size
+    if len(regions) == 0:
+        return upsampled.new_zeros(0, 1, cell, cell)
+    crops = torch.cat([crop_regions(padded, regions, cell),
+                       crop_regions(upsampled, regions, cell)], 1)
+    return backend.refine(crops, regions, neighbours, valid)
+
+
+def _pad_mask(mask: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    pad_h, pad_w = scores.shape[-2] - mask.shape[-2], scores.shape[-1] - mask.shape[-1]
+    return F.pad(mask.to(scores.device), (0, pad_w, 0, pad_h), value=False)

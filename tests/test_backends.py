@@ -1,0 +1,103 @@
+"""Every inference backend agrees with eager fp32 on a portrait-like image.
+
+Tolerances (issue 6): mean |alpha difference| < 2e-3 and coarse-trimap agreement > 99%.
+The models are untrained but seeded, so the comparison is deterministic.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import lpmatte
+from lpmatte.backends import BACKENDS, has_onnxruntime, resolve_backend
+from lpmatte.errors import LpmatteError
+from lpmatte.synthetic import boundary_region_mask, synthetic_portrait
+
+CPU = torch.device("cpu")
+needs_onnxruntime = pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """Keep on-the-fly ONNX exports out of the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LPMATTE_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("LPMATTE_BACKEND", raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def scene():
+    image, alpha = synthetic_portrait(256, 192, seed=3)
+    return image, boundary_region_mask(alpha)
+
+
+@pytest.fixture(scope="module")
+def reference(scene):
+    matter = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32")
+    image, mask = scene
+    return matter, matter.predict(image, return_trimap=True), matter.predict(image,
+                                                                            region_mask=mask)
+
+
+def _assert_agree(expected, actual):
+    (alpha, trimap), (other_alpha, other_trimap) = expected, actual
+    assert np.abs(other_alpha - alpha).mean() < 2e-3
+    assert (other_trimap == trimap).mean() > 0.99
+
+
+@pytest.mark.parametrize("backend", [
+    "channels-last", "bf16",
+    pytest.param("onnx", marks=needs_onnxruntime),
+    pytest.param("onnx-int8", marks=needs_onnxruntime)])
+def test_backend_agrees_with_eager_fp32(backend, cache, scene, reference):
+    _, expected, expected_forced = reference
+    image, mask = scene
+    matter = lpmatte.load("lpm-s", device="cpu", backend=backend)
+    assert matter.backend.name == backend
+    _assert_agree(expected, matter.predict(image, return_trimap=True))
+    forced = matter.predict(image, region_mask=mask)  # realistic boundary: ~600 regions
+    assert np.abs(forced - expected_forced).mean() < 2e-3
+
+
+def test_eager_pipeline_reproduces_the_model_forward(scene, reference):
+    matter, (alpha, _), _ = reference
+    image, mask = scene
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        assert torch.equal(matter.model(x).alpha[0, 0], torch.from_numpy(alpha))
+        forced = matter.model(x, region_mask=mask).alpha[0, 0]
+    assert torch.equal(forced, torch.from_numpy(matter.predict(image, region_mask=mask)))
+
+
+@needs_onnxruntime
+def test_onnx_backend_follows_the_coarse_filter(cache, scene, reference):
+    eager = reference[0]
+    matter = lpmatte.load("lpm-s", device="cpu", backend="onnx")
+
+    def everything_unknown(lowres, coarse, probs):
+        probs = torch.zeros_like(probs)
+        probs[:, 1] = 1
+        return coarse, probs
+
+    image = scene[0][:100, :60]
+    expected = eager.predict(image, coarse_filter=everything_unknown)
+    assert np.abs(matter.predict(image, coarse_filter=everything_unknown) - expected).max() < 1e-4
+
+
+def test_auto_resolution(monkeypatch):
+    monkeypatch.delenv("LPMATTE_BACKEND", raising=False)
+    assert resolve_backend("auto", CPU) in BACKENDS
+    if has_onnxruntime():
+        assert resolve_backend("auto", CPU) == "onnx-int8"
+    assert resolve_backend("auto", torch.device("cuda")) == "fp16"
+    assert resolve_backend("bf16", CPU) == "bf16"
+    monkeypatch.setenv("LPMATTE_BACKEND", "eager-fp32")
+    assert resolve_backend("auto", CPU) == "eager-fp32"
+
+
+def test_bad_backends_are_user_errors():
+    with pytest.raises(LpmatteError, match="unknown backend"):
+        resolve_backend("tpu", CPU)
+    with pytest.raises(LpmatteError, match="CUDA"):
+        lpmatte.load("lpm-s", device="cpu", backend="fp16")

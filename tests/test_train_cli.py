@@ -1,0 +1,194 @@
+"""``lpmatte train`` end to end on a 16-image synthetic folder, its errors, and --data specs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lpmatte.cli import main
+from lpmatte.errors import LpmatteError
+from lpmatte.train_data import (
+    SampleDraws,
+    choose_validation_ids,
+    parse_data_spec,
+    split_validation,
+)
+
+
+def save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def portrait(i: int, height: int = 80, width: int = 64):
+    """(uint8 image, uint8 alpha): a soft ellipse over a ramp."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    d = np.hypot((yy - 0.5 * height) / (0.3 * height), (xx - 0.5 * width) / (0.3 * width))
+    alpha = np.clip((1.1 - d) * 5, 0, 1)
+    fg = np.array([0.8, 0.55, 0.45]) + np.random.default_rng(i).normal(0, 0.05, (height, width, 3))
+    bg = np.stack([xx / width, yy / height, 0.3 + 0 * xx], -1)
+    image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8), (alpha * 255).astype(np.uint8)
+
+
+def make_folder(root: Path, count: int, fg: bool = False) -> Path:
+    for i in range(count):
+        image, alpha = portrait(i)
+        save(root / "images" / f"p{i:02d}.jpg", image)
+        save(root / "alpha" / f"p{i:02d}.png", alpha)
+        if fg:
+            save(root / "fg" / f"p{i:02d}.png", image)
+    return root
+
+
+@pytest.fixture(scope="module")
+def sixteen(tmp_path_factory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("cli") / "sixteen", 16)
+
+
+def train(train_dir, data, *extra) -> int:
+    return main(["train", "--model-version", "lpm-s", "--train-dir", str(train_dir),
+                 "--data", str(data), "--crop", "64", "--batch-size", "2", "--workers", "0",
+                 "--quiet", "--precision", "fp32", *extra])
+
+
+def test_train_resume_then_matte_with_the_checkpoint(tmp_path, sixteen, capsys):
+    run = tmp_path / "run"
+    assert train(run, sixteen, "--steps", "3") == 0
+    assert train(run, sixteen, "--steps", "5", "--resume") == 0
+    assert "steps 3..5" in capsys.readouterr().err
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 5
+    assert list((run / "logger").glob("events.out.tfevents.*"))
+    photo = tmp_path / "photo.jpg"
+    save(photo, portrait(99, 120, 90)[0])
+    assert main(["matte", str(photo), "-o", str(tmp_path / "out"), "--model",
+                 str(run / "last.pt"), "--backend", "eager-fp32", "--quiet"]) == 0
+    assert Image.open(tmp_path / "out" / "photo.png").size == (90, 120)
+    weights = tmp_path / "w.safetensors"
+    assert main(["train", "--train-dir", str(run), "--export", str(weights)]) == 0
+    assert weights.stat().st_size > 0
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, sixteen, monkeypatch):
+    from lpmatte.trainer import Trainer
+
+    original = Trainer.train_step
+
+    def interrupt_at_step_2(self, batch):
+        if self.step == 2:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupt_at_step_2)
+    assert train(tmp_path / "run", sixteen, "--steps", "5") == 130
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 2
+
+
+def error_of(capsys, *args) -> str:
+    code = main(list(args))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("lpmatte: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_clean_one_line_errors(tmp_path, sixteen, capsys):
+    run = str(tmp_path / "run")
+    base = ["train", "--train-dir", run, "--crop", "64", "--steps", "1", "--quiet"]
+    assert "no such data folder" in error_of(capsys, *base, "--model-version", "lpm-s",
+                                             "--data", str(tmp_path / "missing"))
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "alpha").mkdir()
+    assert "no images found" in error_of(capsys, *base, "--model-version", "lpm-s",
+                                         "--data", str(empty))
+    odd = make_folder(tmp_path / "odd", 2)
+    (odd / "alpha" / "p01.png").rename(odd / "alpha" / "q01.png")
+    assert "no file for 1: p01" in error_of(capsys, *base, "--model-version", "lpm-s",
+                                            "--data", str(odd))
+    assert "unknown model 'nope'" in error_of(capsys, *base, "--model-version", "nope",
+                                              "--data", str(sixteen))
+    assert "no checkpoint to resume" in error_of(capsys, *base, "--resume",
+                                                 "--data", str(sixteen))
+    assert "--model-version is required" in error_of(capsys, *base, "--data", str(sixteen))
+    assert "multiple of 16" in error_of(capsys, "train", "--train-dir", run, "--model-version",
+                                        "lpm-s", "--data", str(sixteen), "--crop", "70")
+    assert "no checkpoint to export" in error_of(capsys, "train", "--train-dir", run,
+                                                 "--export", str(tmp_path / "w.safetensors"))
+
+
+# --- --data specs -----------------------------------------------------------------------------
+
+def test_config_file_sources_weights_and_backgrounds(tmp_path):
+    a = make_folder(tmp_path / "a", 3, fg=True)
+    make_folder(tmp_path / "b", 2)
+    save(tmp_path / "bg" / "deep" / "wall.png", np.full((50, 70, 3), 200, np.uint8))
+    config = tmp_path / "data.toml"
+    config.write_text('backgrounds = ["bg"]\nprocedural_backgrounds = 0.25\n'
+                      '[[sources]]\npath = "a"\nweight = 3\n'
+                      '[[sources]]\npath = "b"\nbackgrounds = []\n')
+    spec = parse_data_spec(config)
+    assert [s.name for s in spec.sources] == ["a", "b"] and len(spec) == 5
+    assert spec.sources[0].weight == 3 and spec.sources[0].files[0].fg is not None
+    assert spec.sources[0].backgrounds == (tmp_path / "bg",) and spec.sources[1].backgrounds == ()
+    assert spec.procedural_backgrounds == 0.25
+    as_json = tmp_path / "data.json"
+    as_json.write_text(json.dumps({"sources": [{"path": str(a)}, {"path": "b", "weight": 1}]}))
+    assert parse_data_spec(as_json).ids() == spec.ids()
+    draws = SampleDraws(spec, 32, seed=1)
+    counts = np.bincount([draws.probabilities.searchsorted(np.random.default_rng([1, n, 0])
+                                                           .random(), side="right")
+                          for n in range(200)], minlength=2)
+    assert counts[0] > counts[1]  # weight 3 vs 1
+    sample = draws[7]
+    assert sample.image.shape == (3, 32, 32) and torch.equal(sample.image, draws[7].image)
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    for text, message in (("sources = []", "non-empty list"),
+                          ('[[sources]]\nweight = 1', "needs a 'path'"),
+                          ('[[sources]]\npath = "x"\ncolour = 1', "unknown source key"),
+                          ('[[sources]]\npath = "missing"', "expected images/"),
+                          ('srcs = 1', "unknown key"),
+                          ('sources = [', "cannot parse")):
+        bad.write_text(text)
+        (tmp_path / "missing").mkdir(exist_ok=True)
+        with pytest.raises(LpmatteError, match=message):
+            parse_data_spec(bad)
+    make_folder(tmp_path / "a", 1)
+    bad.write_text('[[sources]]\npath = "a"\nweight = -1')
+    with pytest.raises(LpmatteError, match="positive"):
+        parse_data_spec(bad)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(LpmatteError, match="must be a folder or"):
+        parse_data_spec(tmp_path / "notes.txt")
+
+
+def test_soft_alpha_folder_uses_converted_images_only(tmp_path):
+    photos = tmp_path / "photos"
+    for i in range(3):
+        save(photos / f"p{i}.jpg", portrait(i)[0])
+    soft = tmp_path / "soft"
+    for i in range(2):  # the third is not converted yet
+        image, alpha = portrait(i)
+        save(soft / "alpha" / f"p{i}.png", alpha)
+        save(soft / "fg" / f"p{i}.png", image)
+    (soft / "source.json").write_text(json.dumps({"images": str(photos), "masks": "m"}))
+    spec = parse_data_spec(soft)
+    files = spec.sources[0].files
+    assert [f.name for f in files] == ["p0", "p1"]
+    assert files[0].image == photos / "p0.jpg" and files[0].fg == soft / "fg" / "p0.png"
+
+
+def test_validation_split_is_fixed_and_disjoint(tmp_path):
+    spec = parse_data_spec(make_folder(tmp_path / "d", 20))
+    ids = choose_validation_ids(spec, 0.1, 50, seed=3)
+    assert len(ids) == 2 and ids == choose_validation_ids(spec, 0.1, 50, seed=3)
+    train_part, val_part = split_validation(spec, ids)
+    assert val_part.ids() == ids and not set(ids) & set(train_part.ids())
+    assert len(train_part) == 18
+    assert choose_validation_ids(parse_data_spec(make_folder(tmp_path / "e", 5)), 0.1, 5) == []

@@ -1,0 +1,193 @@
+"""The trainer on tiny synthetic folders: learning, exact resume, checkpoint files."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import lpmatte
+from lpmatte.errors import LpmatteError
+from lpmatte.train_data import draw_indices
+from lpmatte.trainer import (
+    StepSchedule,
+    TrainConfig,
+    Trainer,
+    export_weights,
+    milestone_steps,
+    resolve_precision,
+    restore_rng_state,
+    rng_state,
+    step_seed,
+    unknown_cells,
+)
+
+
+def make_folder(root: Path, count: int, height: int = 96, width: int = 72) -> Path:
+    """``root/images`` + ``root/alpha``: a soft ellipse 'person' over a colour ramp."""
+    (root / "images").mkdir(parents=True)
+    (root / "alpha").mkdir()
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    for i in range(count):
+        rng = np.random.default_rng(i)
+        d = np.hypot((yy - 0.5 * height) / (0.32 * height), (xx - 0.5 * width) / (0.3 * width))
+        alpha = np.clip((1.1 - d) * 6, 0, 1)
+        fg = np.array([0.85, 0.6, 0.45]) + rng.normal(0, 0.04, (height, width, 3))
+        bg = np.stack([xx / width, yy / height, 0.3 + 0 * xx], -1)
+        image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+        Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).save(
+            root / "images" / f"p{i:02d}.png")
+        Image.fromarray((alpha * 255).astype(np.uint8)).save(root / "alpha" / f"p{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("data") / "portraits", 4)
+
+
+def tiny_config(train_dir, data, **overrides) -> TrainConfig:
+    options = dict(model_version="lpm-s", steps=6, crop=64, batch_size=2, num_workers=0,
+                   progress=False, val_every=0, checkpoint_every=1000, precision="fp32")
+    options.update(overrides)
+    return TrainConfig(str(train_dir), str(data), **options)
+
+
+def fixed_batch_loss(trainer: Trainer, batch) -> float:
+    """The loss of one batch with the drop-path draw fixed, without a gradient step."""
+    torch.manual_seed(0)
+    from lpmatte.trainer import as_float32
+
+    with torch.no_grad():
+        output = as_float32(trainer.forward(batch.image, unknown_cells(batch.trimap)))
+        return float(trainer.loss_fn(output, batch).total)
+
+
+def test_tiny_run_lowers_the_loss(tmp_path):
+    data = make_folder(tmp_path / "two", 2)
+    config = tiny_config(tmp_path / "run", data, steps=25, lr=1e-3, lr_milestones=(1.0,))
+    trainer = Trainer(config)
+    batches = [batch for batch in trainer.loader(3)]
+    before = np.mean([fixed_batch_loss(trainer, b) for b in batches])
+    trainer.fit()
+    after = np.mean([fixed_batch_loss(trainer, b) for b in batches])
+    assert after < 0.8 * before, (before, after)
+
+
+def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, folder):
+    straight = Trainer(tiny_config(tmp_path / "a", folder))
+    straight.fit()
+    first = Trainer(tiny_config(tmp_path / "b", folder))
+    first.fit(stop_after=3)
+    assert first.step == 3 and (tmp_path / "b" / "last.pt").is_file()
+    resumed = Trainer(tiny_config(tmp_path / "b", folder, resume=True))
+    assert resumed.step == 3
+    resumed.fit()
+    assert resumed.step == 6
+    for name, value in straight.model.state_dict().items():
+        other = resumed.model.state_dict()[name]
+        if value.is_floating_point():
+            torch.testing.assert_close(other, value, atol=1e-6, rtol=0, msg=name)
+        else:
+            assert torch.equal(other, value), name
+
+
+def load_eager(path):
+    """The weights as a Matter on plain PyTorch (no ONNX export at load: faster tests)."""
+    return lpmatte.load(str(path), device="cpu", backend="eager-fp32")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, folder) -> Path:
+    """A 4-step run checkpointing every step and keeping the last 2."""
+    train_dir = tmp_path_factory.mktemp("finished") / "run"
+    Trainer(tiny_config(train_dir, folder, steps=4, checkpoint_every=1, keep_last=2)).fit()
+    return train_dir
+
+
+def test_checkpoints_load_with_weights_only_and_as_a_model(finished_run):
+    names = sorted(p.name for p in finished_run.glob("*.pt"))
+    assert names == ["ckpt_step_0000003.pt", "ckpt_step_0000004.pt", "last.pt"]
+    state = torch.load(finished_run / "last.pt", weights_only=True)
+    assert state["step"] == 4 and state["metadata"]["untrained"] == "false"
+    assert {"model", "config", "optimizer", "scheduler", "rng", "best_metric"} <= set(state)
+    matter = load_eager(finished_run / "last.pt")
+    assert not matter.untrained and matter.config.name == "lpm-s"
+    alpha = matter.predict(np.full((40, 56, 3), 128, np.uint8))
+    assert alpha.shape == (40, 56) and np.isfinite(alpha).all()
+    assert list((finished_run / "logger").glob("events.out.tfevents.*"))
+
+
+def test_export_writes_fp16_safetensors_that_predict_alike(finished_run, tmp_path):
+    out = export_weights(finished_run / "last.pt", tmp_path / "w.safetensors")
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8)
+    a = load_eager(finished_run / "last.pt").predict(image)
+    b = load_eager(out).predict(image)
+    assert np.abs(a - b).max() < 0.05
+    with pytest.raises(LpmatteError, match="safetensors"):
+        export_weights(finished_run / "last.pt", tmp_path / "w.bin")
+
+
+def test_validation_holds_out_ids_and_keeps_the_best(tmp_path):
+    data = make_folder(tmp_path / "twelve", 12)
+    trainer = Trainer(tiny_config(tmp_path / "run", data, steps=2, val_every=2))
+    assert len(trainer.val_spec) == 1 and len(trainer.train_spec) == 11
+    trainer.fit()
+    held = (tmp_path / "run" / "val_ids.txt").read_text().split()
+    assert held == trainer.val_spec.ids()
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert best["best_metric"] == trainer.best_metric < 1
+
+
+def test_resume_and_fresh_run_guards(tmp_path, folder, finished_run):
+    with pytest.raises(LpmatteError, match="no checkpoint to resume"):
+        Trainer(tiny_config(tmp_path / "run", folder, resume=True))
+    with pytest.raises(LpmatteError, match="already holds a run"):
+        Trainer(tiny_config(finished_run, folder, steps=1))
+    with pytest.raises(LpmatteError, match="not --model-version 'lpm'"):
+        Trainer(tiny_config(finished_run, folder, model_version="lpm", resume=True))
+
+
+def test_schedule_and_milestones():
+    assert milestone_steps((0.3, 0.6), 400_000) == (120_000, 240_000)
+    assert milestone_steps((120_000, 240_000), 10) == (120_000, 240_000)
+    schedule = StepSchedule((4, 8), gamma=0.1, warmup=2)
+    factors = [schedule(s) for s in range(10)]
+    assert factors[:2] == [0.5, 1.0]
+    np.testing.assert_allclose(factors[2:], [1, 1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_unknown_cells_are_a_max_pool_over_8x8():
+    trimap = torch.zeros(1, 20, 17, dtype=torch.long)
+    trimap[0, 9, 16] = 1  # cell (1, 2), the partial last column
+    trimap[0, 0:8, 0:8] = 2
+    cells = unknown_cells(trimap)
+    assert cells.shape == (1, 1, 3, 3) and cells.dtype == torch.bool
+    assert cells.nonzero().tolist() == [[0, 0, 1, 2]]
+
+
+def test_draw_shards_are_disjoint_and_cover_the_steps():
+    shards = [list(draw_indices(2, 5, 3, rank, 2)) for rank in range(2)]
+    assert sorted(shards[0] + shards[1]) == list(range(2 * 6, 5 * 6))
+    assert list(draw_indices(2, 5, 3)) == list(range(6, 15))
+
+
+def test_rng_state_round_trip_and_step_seeds():
+    state = rng_state()
+    draws = (torch.rand(3), np.random.rand(3), __import__("random").random())
+    restore_rng_state(state)
+    again = (torch.rand(3), np.random.rand(3), __import__("random").random())
+    assert torch.equal(draws[0], again[0]) and np.array_equal(draws[1], again[1])
+    assert draws[2] == again[2]
+    assert step_seed(0, 5) == step_seed(0, 5) != step_seed(0, 6) != step_seed(1, 5)
+    assert 0 <= step_seed(3, 7, 1) < 2**63
+
+
+def test_precision_choice():
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) is None
+    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    assert resolve_precision("auto", cpu) in (None, torch.bfloat16)
+    with pytest.raises(LpmatteError, match="fp16 training needs a CUDA GPU"):
+        resolve_precision("fp16", cpu)
