@@ -1,7 +1,8 @@
 """End-to-end latency of every backend, interleaved in one process, as a markdown table.
 
 Backends take turns run by run (A, B, C, A, B, C, ...), so a busy machine slows them
-alike and the speed-up column stays meaningful. Inputs are lpmatte.profiler's: a
+alike. On a machine shared with other jobs, the CPU-time columns (process CPU time per
+frame, all threads) are the steadier measure of cost. Inputs are lpmatte.profiler's: a
 synthetic HD/4K portrait whose boundary cells are refined (about 1.9k regions at HD),
 or --images. Speed-ups are against eager-fp32 measured in the same run.
 
@@ -15,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import lpmatte
@@ -30,7 +32,8 @@ from lpmatte.profiler import (
 )
 
 COLUMNS = ("model", "size", "backend", "e2e ms (median)", "p90", "FPS", "x eager",
-           "low-res ms", "refine ms", "regions", "GFLOPs")
+           "CPU ms", "x eager (CPU)", "low-res ms", "refine ms", "regions", "GFLOPs",
+           "mean abs d-alpha", "trimap agree")
 
 
 def bench_one_size(model: str, size, backends, runs: int, warmup: int, images, device: str):
@@ -43,18 +46,40 @@ def bench_one_size(model: str, size, backends, runs: int, warmup: int, images, d
     for i in range(runs):
         for backend, matter in matters.items():
             timed_runs(matter, inputs, 1, timings[backend], start=i)
-    return {b: summarize(matters[b], size, inputs, timings[b]) for b in backends}
+    reports = {b: summarize(matters[b], size, inputs, timings[b]) for b in backends}
+    return reports, agreement(matters, inputs)
 
 
-def table_rows(reports: dict) -> list[list[str]]:
+def agreement(matters: dict, inputs) -> dict[str, tuple[float, float]]:
+    """Per backend: (mean |alpha - eager alpha|, fraction of equal trimap cells), on the
+    model's own trimap plus the forced boundary, like the agreement tests."""
+    if "eager-fp32" not in matters:
+        return {}
+    image, mask = inputs[0]
+    ref_alpha, ref_trimap = matters["eager-fp32"].predict(image, return_trimap=True)
+    ref_forced = matters["eager-fp32"].predict(image, region_mask=mask)
+    result = {}
+    for backend, matter in matters.items():
+        alpha, trimap = matter.predict(image, return_trimap=True)
+        forced = matter.predict(image, region_mask=mask)
+        error = max(np.abs(alpha - ref_alpha).mean(), np.abs(forced - ref_forced).mean())
+        result[backend] = (float(error), float((trimap == ref_trimap).mean()))
+    return result
+
+
+def table_rows(reports: dict, agree: dict) -> list[list[str]]:
     eager = reports.get("eager-fp32")
     rows = []
     for label, r in reports.items():
         speedup = eager.e2e_ms_median / r.e2e_ms_median if eager else float("nan")
+        cpu_speedup = eager.cpu_ms_median / r.cpu_ms_median if eager else float("nan")
         name = r.backend if label == r.backend else f"{label} ({r.backend})"
+        error, same = agree.get(label, (float("nan"), float("nan")))
         rows.append([r.model, r.size, name, f"{r.e2e_ms_median:.0f}", f"{r.e2e_ms_p90:.0f}",
-                     f"{r.fps:.2f}", f"{speedup:.2f}", f"{r.stages['lowres']:.0f}",
-                     f"{r.stages['refinement']:.0f}", f"{r.regions:.0f}", f"{r.gflops:.1f}"])
+                     f"{r.fps:.2f}", f"{speedup:.2f}", f"{r.cpu_ms_median:.0f}",
+                     f"{cpu_speedup:.2f}", f"{r.stages['lowres']:.0f}",
+                     f"{r.stages['refinement']:.0f}", f"{r.regions:.0f}", f"{r.gflops:.1f}",
+                     f"{error:.1e}", f"{100 * same:.2f}%"])
     return rows
 
 
@@ -80,10 +105,10 @@ def main() -> None:
     rows = []
     for model in args.model:
         for size in args.size:
-            reports = bench_one_size(model, parse_size(size), args.backends, args.runs,
-                                     args.warmup, args.images, args.device)
-            rows += table_rows(reports)
-            print(markdown(table_rows(reports)).split("\n", 2)[-1], file=sys.stderr)
+            reports, agree = bench_one_size(model, parse_size(size), args.backends, args.runs,
+                                            args.warmup, args.images, args.device)
+            rows += table_rows(reports, agree)
+            print(markdown(rows[-len(reports):]).split("\n", 2)[-1], file=sys.stderr)
     device = torch.device(args.device)
     header = (f"{hardware_name(device)}, {torch.get_num_threads()} threads, torch "
               f"{torch.__version__}; {args.runs} interleaved runs; command: "

@@ -47,7 +47,8 @@ def trainer_for(data: str, model: str, crop: int, precision: str, args, train_di
     config = TrainConfig(str(train_dir), data, model_version=model, crop=crop,
                          batch_size=args.batch_size, precision=precision,
                          steps=args.warmup + args.steps, val_every=0, progress=False,
-                         num_workers=args.workers, seed=0)
+                         num_workers=args.workers, seed=0,
+                         max_train_regions=args.max_train_regions)
     return Trainer(config)
 
 
@@ -88,6 +89,8 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=None, help="default: cores - 1")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--data", default=None, help="a --data SPEC (default: synthetic)")
+    parser.add_argument("--max-train-regions", type=int, default=None,
+                        help="cap on refined cells per image (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="lpm-s at 512 only, 3 timed steps")
     args = parser.parse_args(argv)
@@ -103,7 +106,8 @@ def main(argv=None) -> None:
     from lpmatte.trainer import cpu_has_native_bf16
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"native CPU bf16: {cpu_has_native_bf16()}, batch {args.batch_size}")
+          f"native CPU bf16: {cpu_has_native_bf16()}, batch {args.batch_size}, "
+          f"max train regions {args.max_train_regions}")
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:

@@ -85,6 +85,18 @@ def test_onnx_backend_follows_the_coarse_filter(cache, scene, reference):
     assert np.abs(matter.predict(image, coarse_filter=everything_unknown) - expected).max() < 1e-4
 
 
+@needs_onnxruntime
+def test_onnx_predict_leaves_torch_threads_alone(cache, scene):
+    matter = lpmatte.load("lpm-s", device="cpu", backend="onnx")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        matter.predict(scene[0][:64, :48])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_auto_resolution(monkeypatch):
     monkeypatch.delenv("LPMATTE_BACKEND", raising=False)
     assert resolve_backend("auto", CPU) in BACKENDS

@@ -12,7 +12,7 @@ from lpmatte.errors import LpmatteError
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from lpmatte.export import check_export, export_graphs, read_onnx  # noqa: E402
+from lpmatte.export import check_export, export_refiner, read_onnx  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +45,23 @@ def test_other_sizes_match_pytorch(exported, portrait, size):
     assert np.array_equal(trimap, expected_trimap)
 
 
-def test_no_cra_variant_exports_the_crops_input_only():
+def test_no_cra_refiner_takes_the_crops_only():
+    import onnxruntime
+
     model = lpmatte.load("lpm-s-nocra", device="cpu", backend="eager-fp32").model
-    graphs = export_graphs(model, (64, 48))
-    assert [i.name for i in graphs.refiner.graph.input] == ["crops"]
-    assert check_export(model, graphs, (80, 64)) < 1e-4
+    graph = export_refiner(model)
+    assert [i.name for i in graph.graph.input] == ["crops"]
+    crops = torch.rand(11, 4, 8, 8)
+    session = onnxruntime.InferenceSession(graph.SerializeToString())
+    (patches,) = session.run(None, {"crops": crops.numpy()})
+    with torch.inference_mode():
+        expected = model.refiner(crops, None, None, None)
+    assert np.abs(patches - expected.numpy()).max() < 1e-5
+
+
+def test_check_export_reports_float_noise(exported):
+    model = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32").model
+    assert check_export(model, read_onnx(exported), (80, 64)) < 1e-4
 
 
 def test_matte_cli_runs_the_export(exported, portrait, tmp_path):

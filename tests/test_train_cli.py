@@ -145,6 +145,7 @@ def test_config_file_sources_weights_and_backgrounds(tmp_path):
     assert counts[0] > counts[1]  # weight 3 vs 1
     sample = draws[7]
     assert sample.image.shape == (3, 32, 32) and torch.equal(sample.image, draws[7].image)
+    assert sample.image.dtype == torch.uint8  # the loader passes bytes; the trainer floats them
 
 
 def test_config_file_errors(tmp_path):
@@ -192,3 +193,16 @@ def test_validation_split_is_fixed_and_disjoint(tmp_path):
     assert val_part.ids() == ids and not set(ids) & set(train_part.ids())
     assert len(train_part) == 18
     assert choose_validation_ids(parse_data_spec(make_folder(tmp_path / "e", 5)), 0.1, 5) == []
+
+
+def test_yaml_config_parses_or_names_the_missing_package(tmp_path):
+    make_folder(tmp_path / "a", 2)
+    config = tmp_path / "data.yaml"
+    config.write_text("sources:\n  - path: a\n    weight: 2\n")
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        with pytest.raises(LpmatteError, match="pip install pyyaml"):
+            parse_data_spec(config)
+        return
+    assert parse_data_spec(config).sources[0].weight == 2

@@ -59,6 +59,7 @@ def fixed_batch_loss(trainer: Trainer, batch) -> float:
     torch.manual_seed(0)
     from lpmatte.trainer import as_float32
 
+    batch = trainer.prepare(batch)
     with torch.no_grad():
         output = as_float32(trainer.forward(batch.image, unknown_cells(batch.trimap)))
         return float(trainer.loss_fn(output, batch).total)
@@ -66,13 +67,13 @@ def fixed_batch_loss(trainer: Trainer, batch) -> float:
 
 def test_tiny_run_lowers_the_loss(tmp_path):
     data = make_folder(tmp_path / "two", 2)
-    config = tiny_config(tmp_path / "run", data, steps=25, lr=1e-3, lr_milestones=(1.0,))
+    config = tiny_config(tmp_path / "run", data, steps=12, lr=2e-3, lr_milestones=(1.0,))
     trainer = Trainer(config)
     batches = [batch for batch in trainer.loader(3)]
     before = np.mean([fixed_batch_loss(trainer, b) for b in batches])
     trainer.fit()
     after = np.mean([fixed_batch_loss(trainer, b) for b in batches])
-    assert after < 0.8 * before, (before, after)
+    assert after < 0.85 * before, (before, after)  # measured: about 0.7
 
 
 def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, folder):
@@ -191,3 +192,33 @@ def test_precision_choice():
     assert resolve_precision("auto", cpu) in (None, torch.bfloat16)
     with pytest.raises(LpmatteError, match="fp16 training needs a CUDA GPU"):
         resolve_precision("fp16", cpu)
+
+
+def test_summary_strip_panels():
+    from lpmatte.augmentation import TrainingSample
+    from lpmatte.model import MattingOutput
+    from lpmatte.trainer import summary_strip
+
+    image = torch.full((2, 3, 32, 32), 255, dtype=torch.uint8)
+    alpha = torch.zeros(2, 1, 32, 32, dtype=torch.uint8)
+    batch = TrainingSample(image, alpha, torch.zeros(2, 32, 32, dtype=torch.uint8), image, image)
+    logits = torch.zeros(2, 3, 4, 4)
+    logits[:, 2] = 1  # foreground everywhere
+    output = MattingOutput(torch.full((2, 1, 32, 32), 0.5), torch.zeros(2, 1, 4, 4), logits,
+                           [], torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, 1, 8, 8))
+    strip = summary_strip(batch, output, size=16)
+    assert strip.shape == (3, 16, 80)
+    means = [float(strip[:, :, i * 16:(i + 1) * 16].mean()) for i in range(5)]
+    np.testing.assert_allclose(means, [1, 1, 0, 0.5, 0], atol=1e-6)
+
+
+def test_cap_regions_keeps_a_random_subset_per_image():
+    from lpmatte.trainer import cap_regions
+
+    mask = torch.zeros(2, 1, 6, 6, dtype=torch.bool)
+    mask[0, 0, :4] = True  # 24 cells
+    mask[1, 0, 0, :3] = True  # 3 cells
+    capped = cap_regions(mask, 5)
+    assert capped.flatten(1).sum(1).tolist() == [5, 3]
+    assert not (capped & ~mask).any()
+    assert cap_regions(mask, 30) is mask

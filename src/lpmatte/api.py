@@ -20,7 +20,7 @@ from lpmatte.checkpoint import load_checkpoint
 from lpmatte.config import ModelConfig
 from lpmatte.errors import LpmatteError
 from lpmatte.image_io import load_rgb
-from lpmatte.inference import NO_CLOCK, run_two_stages
+from lpmatte.inference import NO_CLOCK, host_threads, run_two_stages
 from lpmatte.model import LightweightPortraitMatting
 from lpmatte.registry import create_config, list_models
 
@@ -83,15 +83,16 @@ class Matter:
         Returns:
             float32 HxW alpha in [0, 1], or ``(alpha, trimap)``.
         """
-        with clock.stage("preprocess"):
-            x = self._image_tensor(image)
-        with torch.inference_mode():
-            output = run_two_stages(self.backend, x, coarse_filter, region_mask, clock)
-        with clock.stage("postprocess"):
-            alpha = output.alpha[0, 0].float().cpu().numpy()
-            if not return_trimap:
-                return alpha
-            return alpha, self._full_res_trimap(output.trimap_scores, x.shape[-2:])
+        with host_threads(self.backend):
+            with clock.stage("preprocess"):
+                x = self._image_tensor(image)
+            with torch.inference_mode():
+                output = run_two_stages(self.backend, x, coarse_filter, region_mask, clock)
+            with clock.stage("postprocess"):
+                alpha = output.alpha[0, 0].float().cpu().numpy()
+                if not return_trimap:
+                    return alpha
+                return alpha, self._full_res_trimap(output.trimap_scores, x.shape[-2:])
 
     def _image_tensor(self, image) -> torch.Tensor:
         """(1, 3, H, W) float32 in [0, 1] on the device, contiguous. uint8 RGB arrays (video

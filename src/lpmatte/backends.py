@@ -9,7 +9,8 @@ Every backend has ``.name``, ``.device``, ``.config`` (the :class:`ModelConfig`)
 
 Names (``--backend``): ``eager-fp32`` (the reference), ``channels-last``, ``bf16``
 (autocast; fast only on CPUs with AVX512-BF16/AMX), ``fp16`` (CUDA: half weights +
-channels_last), ``compile`` (torch.compile; minutes of warm-up per input size), ``onnx``
+channels_last), ``compile`` (torch.compile of the low-res network, fp32 on CPU, fp16 +
+channels_last + CUDA graphs on CUDA; minutes of warm-up per input size), ``onnx``
 (onnxruntime, fp32) and ``onnx-int8`` (onnxruntime, int8 dynamically quantized matrix
 products of the low-res network). ``auto`` picks ``fp16`` on CUDA, else ``onnx-int8``
 when onnxruntime is installed, else ``bf16`` on CPUs with native bf16, else
@@ -68,13 +69,15 @@ class TorchBackend:
 
     def __init__(self, model, device: torch.device, name: str = "eager-fp32"):
         self.name, self.device, self.config = name, device, model.config
-        self.dtype = torch.float16 if name == "fp16" else torch.float32
-        self.channels_last = name in ("channels-last", "fp16") or (
-            name == "compile" and device.type == "cuda")
+        cuda = device.type == "cuda"
+        half = name == "fp16" or (name == "compile" and cuda)
+        self.dtype = torch.float16 if half else torch.float32
+        self.channels_last = name == "channels-last" or half
         self.model = self._prepare(model)
         self._lowres = self.model.lowres
-        if name == "compile":
-            self._lowres = torch.compile(self.model.lowres, dynamic=False)
+        if name == "compile":  # CUDA graphs on the GPU: the low-res network is launch-bound
+            mode = "reduce-overhead" if cuda else None
+            self._lowres = torch.compile(self.model.lowres, dynamic=False, mode=mode)
 
     def _prepare(self, model):
         if self.dtype == torch.float32 and not self.channels_last:
@@ -117,6 +120,7 @@ class OnnxBackend:
         self.metadata = graphs.metadata
         precision = graphs.metadata.get("lpmatte_precision", "fp32")
         self.name = "onnx-int8" if precision == "int8" else "onnx"
+        self.host_threads = 1 if device.type == "cpu" else None  # see inference.host_threads
         self._lowres = _session(graphs.lowres, device)
         self._refiner = _session(graphs.refiner, device)
         self._refiner_inputs = [i.name for i in self._refiner.get_inputs()]

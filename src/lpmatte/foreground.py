@@ -183,9 +183,13 @@ def run_in_processes(function, jobs: list[tuple], workers: int = 1,
     if workers <= 1:
         results = [_call(task) for task in tqdm(tasks, **progress)]
     else:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(workers, initializer=_single_thread_worker) as pool:
+        # spawned, not forked: cv2.setNumThreads deadlocks in a child forked from a process
+        # whose OpenCV thread pool was running (pthread_cond_destroy never returns)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, context, initializer=_single_thread_worker) as pool:
             results = list(tqdm(pool.map(_call, tasks, chunksize=4), **progress))
     return [error for error in results if error]
 

@@ -66,6 +66,25 @@ class _NoClock:
 NO_CLOCK = _NoClock()
 
 
+@contextmanager
+def host_threads(backend):
+    """Run the PyTorch steps around the networks with ``backend.host_threads`` threads.
+
+    onnxruntime keeps its own thread pool: with PyTorch's pool as large, the two contend and
+    the many small steps between the networks (selection, neighbour search, cropping) were
+    about 10x slower on a busy 2-core machine; one PyTorch thread is plenty for them.
+    """
+    wanted, current = getattr(backend, "host_threads", None), torch.get_num_threads()
+    if wanted is None or wanted == current:
+        yield
+        return
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(current)
+
+
 @dataclass
 class TwoStageOutput:
     """alpha (B, 1, H, W) in [0, 1]; trimap_scores (B, 3, h, w) logits or probabilities on the

@@ -9,13 +9,14 @@
 - ``laplacian``: L1 between 5-level Laplacian pyramids (Gaussian 5x5) of alpha and gt.
 - ``composition``: Charbonnier between alpha * F + (1 - alpha) * B and the image.
 
-Targets are a :class:`lpmatte.augmentation.TrainingSample` batch (or anything with
-``image``, ``alpha``, ``trimap``, ``fg``, ``bg``); trimap classes 0 bg, 1 unknown, 2 fg.
+Targets are a :class:`lpmatte.augmentation.TrainingSample` batch (uint8 or float; or
+anything with float ``image``, ``alpha``, ``fg``, ``bg`` and a ``trimap`` of classes
+0 bg, 1 unknown, 2 fg).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +54,7 @@ class LossTerms:
 
     def as_dict(self) -> dict[str, float]:
         """Plain floats for logging."""
-        return {name: float(value.detach()) for name, value in asdict(self).items()}
+        return {f.name: float(getattr(self, f.name).detach()) for f in fields(self)}
 
 
 # --- targets at low resolution --------------------------------------------------------------
@@ -189,6 +190,8 @@ class MattingLoss(nn.Module):
 
     def forward(self, output, target) -> LossTerms:
         w = self.weights
+        if hasattr(target, "as_float"):
+            target = target.as_float()  # uint8 batches straight from the DataLoader
         side = output.side_outputs
         bce = sum(lowres_bce(s.alpha_logits, target.alpha) for s in side)
         focal = sum(trimap_focal(s.trimap_logits, target.trimap, w.focal_gamma) for s in side)

@@ -9,6 +9,7 @@ divisible by 32 and images smaller than 224 px all work. The patch embedding use
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
@@ -67,6 +68,60 @@ def attention_mask(h: int, w: int, pad_h: int, pad_w: int, window: int, shift: i
     return torch.where(allowed, 0.0, MASKED)
 
 
+@dataclass
+class WindowLayout:
+    """How a (h, w) token map is cut into windows (after zero padding to whole windows and,
+    for shifted windows, a cyclic shift by ``-shift``), as gather indices:
+
+    index: (nW * N,) long, the token (row-major in the h x w map) in each window slot, in
+        :func:`window_partition` order; ``h * w`` marks a padded slot (a zero token).
+    inverse: (h * w,) long, the window slot of each token.
+    mask: (nW, N, N) additive attention mask (see :func:`attention_mask`).
+    padded: whether any slot is padding.
+
+    Gathering replaces pad + roll + partition (and their inverses): a third of the copies.
+    """
+
+    index: torch.Tensor
+    inverse: torch.Tensor
+    mask: torch.Tensor
+    padded: bool
+
+
+@torch.compiler.disable  # computed eagerly and cached: torch.compile sees constant indices
+def window_layout(h: int, w: int, window: int, shift: int, device) -> WindowLayout:
+    """The :class:`WindowLayout` of an (h, w) map; cached, except while tracing for ONNX
+    export, where h and w are symbolic and the indices must stay graph computations."""
+    if torch.jit.is_tracing():
+        return _window_layout(h, w, window, shift, device)
+    return _cached_window_layout(h, w, window, shift, str(device))
+
+
+@lru_cache(maxsize=64)
+def _cached_window_layout(h: int, w: int, window: int, shift: int, device: str):
+    with torch.inference_mode(False):  # normal tensors: training may reuse them for backward
+        return _window_layout(h, w, window, shift, torch.device(device))
+
+
+def _window_layout(h, w, window: int, shift: int, device) -> WindowLayout:
+    pad_h, pad_w = -h % window, -w % window
+    hp, wp = h + pad_h, w + pad_w
+    rows = (torch.arange(hp, device=device) + shift) % hp  # padded row shown at each row
+    cols = (torch.arange(wp, device=device) + shift) % wp
+    valid = (rows[:, None] < h) & (cols[None, :] < w)
+    source = torch.where(valid, rows[:, None] * w + cols[None, :], h * w)
+    index = window_partition(source[None, :, :, None], window).reshape(-1)
+    r = (torch.arange(h, device=device) - shift) % hp  # where each row went
+    c = (torch.arange(w, device=device) - shift) % wp
+    slot_r = (r // window) * (wp // window) * window * window + (r % window) * window
+    slot_c = (c // window) * window * window + c % window
+    inverse = (slot_r[:, None] + slot_c[None, :]).reshape(-1)
+    tracing = torch.jit.is_tracing()  # symbolic sizes: no caching, and keep the zero token
+    make_mask = attention_mask.__wrapped__ if tracing else attention_mask
+    mask = make_mask(h, w, pad_h, pad_w, window, shift).to(device)
+    return WindowLayout(index, inverse, mask, tracing or bool(pad_h or pad_w))
+
+
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows, with a relative position bias table."""
 
@@ -90,10 +145,11 @@ class WindowAttention(nn.Module):
         bias = bias.view(n, n, -1).permute(2, 0, 1)  # [heads, N, N]
         windows = mask.shape[0]
         attn_bias = (bias[None] + mask[:, None]).to(q.dtype)  # [nW, heads, N, N]
-        q, k, v = (t.view(bw // windows, windows, *t.shape[1:]) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)  # bias broadcast over B
-        out = out.reshape(bw, self.num_heads, n, c // self.num_heads).transpose(1, 2)
-        return self.proj(out.reshape(bw, n, c))
+        # the same bias for every image; 4-D inputs keep SDPA on its fused kernels (5-D ones
+        # fall back to a ~3x slower path); a view, not a copy, for one image
+        attn_bias = attn_bias.expand(bw // windows, -1, -1, -1, -1).reshape(bw, -1, n, n)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
+        return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 
 class DropPath(nn.Module):
@@ -124,23 +180,22 @@ class SwinBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, H, W, C) -> same shape."""
-        x = x + self.drop_path(self._attend(self.norm1(x)))
+    def forward(self, x: torch.Tensor, layout: WindowLayout | None = None) -> torch.Tensor:
+        """x: (B, H, W, C) -> same shape; ``layout`` from :func:`window_layout` (its stage
+        shares one per shift), else computed here."""
+        if layout is None:
+            layout = window_layout(x.shape[1], x.shape[2], self.window, self.shift, x.device)
+        x = x + self.drop_path(self._attend(self.norm1(x), layout))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
-    def _attend(self, x: torch.Tensor) -> torch.Tensor:
+    def _attend(self, x: torch.Tensor, layout: WindowLayout) -> torch.Tensor:
         b, h, w, c = x.shape
-        pad_h, pad_w = -h % self.window, -w % self.window
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))  # zeros right/bottom
-        if self.shift:
-            x = torch.roll(x, (-self.shift, -self.shift), (1, 2))
-        mask = attention_mask(h, w, pad_h, pad_w, self.window, self.shift).to(x.device)
-        windows = self.attn(window_partition(x, self.window), mask)
-        x = window_reverse(windows, self.window, h + pad_h, w + pad_w)
-        if self.shift:
-            x = torch.roll(x, (self.shift, self.shift), (1, 2))
-        return x[:, :h, :w].contiguous()
+        tokens = x.reshape(b, h * w, c)
+        if layout.padded:  # the zero token that padded slots gather
+            tokens = torch.cat([tokens, tokens.new_zeros(b, 1, c)], 1)
+        windows = tokens[:, layout.index].view(-1, self.window * self.window, c)
+        out = self.attn(windows, layout.mask).view(b, -1, c)  # [B, nW * N, C]
+        return out[:, layout.inverse].view(b, h, w, c)
 
 
 class PatchMerging(nn.Module):
@@ -172,8 +227,12 @@ class SwinStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.downsample(x)
+        layouts = {}  # one per shift, shared by the stage's blocks
         for block in self.blocks:
-            x = block(x)
+            if block.shift not in layouts:
+                layouts[block.shift] = window_layout(x.shape[1], x.shape[2], block.window,
+                                                     block.shift, x.device)
+            x = block(x, layouts[block.shift])
         return x
 
 

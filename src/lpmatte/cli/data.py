@@ -38,8 +38,9 @@ def register(subparsers) -> None:
     soft.add_argument("--out", required=True, help="output folder")
     soft.add_argument("--band", type=float, default=0.01,
                       help="unknown band radius / image diagonal (default 0.01)")
-    soft.add_argument("--hair-band", type=float, default=0.02,
-                      help="band radius at the top of the person / image diagonal (default 0.02)")
+    soft.add_argument("--hair-band", type=float, default=None,
+                      help="band radius at the top of the person, where hair is / image "
+                      "diagonal (default: twice --band)")
     soft.add_argument("--max-side", type=int, default=None,
                       help="solve alpha on a copy downscaled to this longest side")
     soft.add_argument("--limit", type=int, default=None, help="only the first N images")
@@ -78,9 +79,10 @@ def run_solve_fg_bg(args) -> int:
 def run_soft_alpha(args) -> int:
     from lpmatte.soft_alpha import BandConfig, convert_folder, write_contact_sheet
 
-    if not 0 < args.band <= args.hair_band:
+    hair_band = 2 * args.band if args.hair_band is None else args.hair_band
+    if not 0 < args.band <= hair_band:
         raise LpmatteError("--band must be > 0 and at most --hair-band")
-    config = BandConfig(band_fraction=args.band, hair_fraction=args.hair_band)
+    config = BandConfig(band_fraction=args.band, hair_fraction=hair_band)
     status = _report(*convert_folder(args.images, args.masks, args.out, args.workers, config,
                                      args.max_side, args.limit, args.format))
     if args.contact_sheet:

@@ -43,7 +43,9 @@ def register(subparsers) -> None:
     run_group.add_argument("--steps", type=int, default=400_000, help="total steps (400000)")
     run_group.add_argument("--crop", type=int, default=896, help="training crop side (896)")
     run_group.add_argument("--batch-size", type=int, default=8, help="per process (8)")
-    run_group.add_argument("--resume", action="store_true", help="continue DIR/last.pt exactly")
+    run_group.add_argument("--resume", action="store_true",
+                           help="continue DIR/last.pt exactly (model, optimizer, lr schedule "
+                                "and data order; --steps may grow)")
     run_group.add_argument("--init", default=None, metavar="WEIGHTS",
                            help="start a new run from these weights (.pt or .safetensors)")
     run_group.add_argument("--seed", type=int, default=0)
@@ -71,6 +73,9 @@ def add_optimizer_arguments(group) -> None:
     group.add_argument("--lr-gamma", type=float, default=0.1)
     group.add_argument("--warmup-steps", type=int, default=0)
     group.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0: off")
+    group.add_argument("--max-train-regions", type=int, default=None, metavar="N",
+                       help="refine at most N random unknown cells per image (faster on CPU; "
+                            "default: all, as the paper)")
 
 
 def add_data_arguments(group) -> None:
@@ -122,6 +127,7 @@ def build_config(args):
         steps=args.steps, crop=args.crop, batch_size=args.batch_size, optimizer=args.optimizer,
         lr=args.lr, weight_decay=args.weight_decay, lr_milestones=args.lr_milestones,
         lr_gamma=args.lr_gamma, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
+        max_train_regions=args.max_train_regions,
         precision=args.precision, device=args.device, seed=args.seed, num_workers=args.workers,
         backgrounds=tuple(args.backgrounds), procedural_backgrounds=args.procedural_backgrounds,
         val=args.val, val_every=args.val_every, val_fraction=args.val_fraction,
@@ -149,6 +155,10 @@ def run(args) -> int:
     from lpmatte.trainer import Trainer
 
     trainer = Trainer(build_config(args))
+    if trainer.step >= trainer.config.steps:
+        print(f"lpmatte: {args.train_dir} is already at step {trainer.step}; "
+              "raise --steps to train longer", file=sys.stderr)
+        return 0
     first, start = trainer.step, time.perf_counter()
     trainer.fit()
     if trainer.dist.is_main:

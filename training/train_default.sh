@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Prepare the data of the shipped default model and train it; run again to resume.
+#
+#   training/train_default.sh            (RUN=/work/runs/default-lpm-s DATA=/work/data)
+#
+# Steps: Debian wallpapers -> $DATA/bg; soft alpha from the binary masks of ../shared/data
+# -> $DATA/soft/<set> (resumable, skips done files); then `lpmatte train` with the held-out
+# ids of training/val_ids.txt. Progress goes to MODEL_CARD.md by hand (see its log table).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${RUN:-/work/runs/default-lpm-s}
+DATA=${DATA:-/work/data}
+SHARED=${SHARED:-../shared/data}
+STEPS=${STEPS:-100000}
+
+[[ -d $DATA/bg ]] || scripts/fetch_backgrounds.sh "$DATA/bg"
+for set in flickr-portraits ccp-people; do
+    [[ ${SKIP_SOFT_ALPHA:-0} == 1 ]] && break
+    lpmatte data soft-alpha --images "$SHARED/$set/images" --masks "$SHARED/$set/masks" \
+        --out "$DATA/soft/$set" --max-side 480 --workers 2
+done
+
+mkdir -p "$RUN"
+[[ -f $RUN/val_ids.txt ]] || cp training/val_ids.txt "$RUN/val_ids.txt"
+if [[ -f $RUN/last.pt ]]; then
+    exec lpmatte train --train-dir "$RUN" --data "${DATA_SPEC:-training/default.toml}" --steps "$STEPS" --resume
+fi
+exec lpmatte train --model-version lpm-s --train-dir "$RUN" --data "${DATA_SPEC:-training/default.toml}" \
+    --steps "$STEPS" --crop 320 --batch-size 4 --workers 1 \
+    --optimizer adamw --lr 3e-4 --weight-decay 0.05 --warmup-steps 500 \
+    --lr-milestones 0.6,0.85 --grad-clip 1.0 \
+    --val-every 1000 --val-max-count 80 --val-max-pixels 300000 \
+    --checkpoint-every 250 --keep-last 3 --log-every 25 --image-every 500
