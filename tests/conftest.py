@@ -1,5 +1,9 @@
 """Shared test setup: single-threaded torch keeps the suite predictable on 2-core CI."""
 
+import importlib.util
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -23,3 +27,26 @@ def portrait_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def portrait():
     return portrait_image
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread():
+    """Every test starts on one thread, whatever an earlier test or CLI call left behind
+    (index backward sums in a thread-dependent order, so resume checks need this)."""
+    torch.set_num_threads(1)
+    yield
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """(cases, expected) of ../shared/reference's metric cases; skips when that folder is absent."""
+    if not (REFERENCE / "metric_cases.py").is_file():
+        pytest.skip(f"reference metric cases not found at {REFERENCE}")
+    spec = importlib.util.spec_from_file_location("metric_cases", REFERENCE / "metric_cases.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = json.loads((REFERENCE / "metric_expected.json").read_text())
+    return [case() for case in module.CASES], expected

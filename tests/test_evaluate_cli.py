@@ -1,6 +1,5 @@
 """`lpmatte evaluate` end to end on PNG/JPG folders, via ``lpmatte.cli.main``."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -13,22 +12,10 @@ from lpmatte.cli import main
 from lpmatte.evaluation import evaluate_folders, read_csv
 from lpmatte.metrics import compute_metrics
 
-REFERENCE = Path(__file__).parents[2] / "shared" / "reference"
-
 
 def write(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)
-
-
-def reference_cases():
-    if not (REFERENCE / "metric_cases.py").is_file():
-        pytest.skip(f"reference metric cases not found at {REFERENCE}")
-    spec = importlib.util.spec_from_file_location("metric_cases", REFERENCE / "metric_cases.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [case() for case in module.CASES], json.loads(
-        (REFERENCE / "metric_expected.json").read_text())
 
 
 def write_cases(root: Path, cases):
@@ -45,8 +32,8 @@ def run_json(capsys, *args) -> dict:
 
 
 @pytest.mark.parametrize("protocol", ["dim", "p3m"])
-def test_acceptance_reference_values_through_the_cli(tmp_path, capsys, protocol):
-    cases, expected = reference_cases()
+def test_acceptance_reference_values_through_the_cli(tmp_path, capsys, protocol, reference):
+    cases, expected = reference
     pred, gt, trimap = write_cases(tmp_path, cases)
     report = run_json(capsys, "--pred", pred, "--gt", gt, "--trimap", trimap,
                       "--protocol", protocol)

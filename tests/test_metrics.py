@@ -1,9 +1,6 @@
 """Matting metrics: reference values, hand-computed cases and invariances."""
 
-import importlib.util
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,19 +24,6 @@ from lpmatte.metrics import (
 from lpmatte.metrics.gradient import dim_gradient_magnitude, gaussian_gradient_halfsize
 from lpmatte.metrics.quantize import to_8bit, to_float32
 
-REFERENCE = Path(__file__).parents[2] / "shared" / "reference"
-
-
-def load_reference():
-    """(cases, expected) from ../shared/reference, or skip when that folder is absent."""
-    if not (REFERENCE / "metric_cases.py").is_file():
-        pytest.skip(f"reference metric cases not found at {REFERENCE}")
-    spec = importlib.util.spec_from_file_location("metric_cases", REFERENCE / "metric_cases.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    expected = json.loads((REFERENCE / "metric_expected.json").read_text())
-    return [case() for case in module.CASES], expected
-
 
 def reference_key(key: str) -> tuple[str, str]:
     """``"P3M_SAD_T"`` -> ``("p3m", "SAD-T")``, ``"Conn_T"`` -> ``("dim", "Conn-T")``."""
@@ -52,8 +36,8 @@ def assert_close(actual: float, expected: float, rel: float = 1e-4) -> None:
     assert actual == pytest.approx(expected, rel=rel, abs=1e-12)
 
 
-def test_reference_values_both_protocols():
-    cases, expected = load_reference()
+def test_reference_values_both_protocols(reference):
+    cases, expected = reference
     checked = 0
     for name, pred, gt, trimap in cases:
         results = {p: compute_metrics(pred, gt, trimap, protocol=p) for p in ("dim", "p3m")}
@@ -64,9 +48,9 @@ def test_reference_values_both_protocols():
     assert checked == sum(len(v) for v in expected.values()) == 72
 
 
-def test_reference_values_from_float_inputs():
+def test_reference_values_from_float_inputs(reference):
     """Alphas given as float32 v / 255 (how files load) give the same numbers."""
-    cases, expected = load_reference()
+    cases, expected = reference
     for name, pred, gt, trimap in cases:
         for protocol in ("dim", "p3m"):
             values = compute_metrics(to_float32(pred), to_float32(gt), trimap, protocol)

@@ -7,16 +7,21 @@ from lpmatte.checkpoint import config_from_dict, config_to_dict
 from lpmatte.cost import measure_cost
 from lpmatte.cross_region_attention import CrossRegionAttention, relative_bias_index
 from lpmatte.model import LightweightPortraitMatting
+from lpmatte.nearest_regions import knn_pairwise
+from lpmatte.refiner import Refiner
 from lpmatte.registry import create_config, list_models
 
 
-def _model(name: str, seed: int = 0) -> LightweightPortraitMatting:
+def _model(name: str, seed: int = 0, **refiner_options) -> LightweightPortraitMatting:
     torch.manual_seed(seed)
-    return LightweightPortraitMatting(create_config(name))
+    return LightweightPortraitMatting(create_config(name, **refiner_options))
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_every_variant_forward_backward_finite(name):
+FAMILIES = ["lpm", "lpm-nocra", "lpm-s", "lpm-s-nocra"]  # distinct backbones / refiners
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_forward_backward_finite(name):
     model = _model(name).train()
     image = torch.rand(2, 3, 64, 48)
     mask = torch.zeros(2, 1, 8, 6, dtype=torch.bool)
@@ -30,10 +35,26 @@ def test_every_variant_forward_backward_finite(name):
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+@pytest.mark.parametrize("name", sorted(set(list_models()) - set(FAMILIES)))
+def test_ablation_refiners_forward_backward(name):
+    """Table 5 variants differ from ``lpm`` only in the refiner (s, k)."""
+    config = create_config(name)
+    assert config.lowres == create_config("lpm").lowres
+    torch.manual_seed(0)
+    refiner = Refiner(config.refiner).train()
+    regions = (torch.rand(1, 12, 12) < 0.3).nonzero()
+    neighbours, valid = knn_pairwise(regions, config.refiner.num_neighbors)
+    patches = refiner(torch.rand(len(regions), 4, 8, 8), regions, neighbours, valid)
+    patches.mean().backward()
+    table = refiner.attention.bias_table
+    assert table.shape == ((2 * config.refiner.search_range - 1) ** 2 + 1, 8)
+    assert torch.isfinite(table.grad).all() and table.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("name,size", [("lpm", (100, 60)), ("lpm", (333, 517)),
                                        ("lpm-s", (1080, 1920)), ("lpm-nocra", (37, 251))])
 def test_output_shapes_and_ranges(name, size):
-    model = _model(name).eval()
+    model = _model(name, max_regions=1500).eval()  # untrained trimaps are noise: cap the work
     with torch.no_grad():
         output = model(torch.rand(1, 3, *size))
     rows, cols = math.ceil(size[0] / 8), math.ceil(size[1] / 8)
@@ -42,6 +63,7 @@ def test_output_shapes_and_ranges(name, size):
     assert output.trimap_logits.shape == (1, 3, rows, cols)
     assert 0 <= output.alpha.min() and output.alpha.max() <= 1
     assert (output.regions[:, 1] < rows).all() and (output.regions[:, 2] < cols).all()
+    assert len(output.regions) <= 1500
 
 
 def test_inference_is_deterministic():

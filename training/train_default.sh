@@ -30,4 +30,4 @@ exec lpmatte train --model-version lpm-s --train-dir "$RUN" --data "${DATA_SPEC:
     --optimizer adamw --lr 3e-4 --weight-decay 0.05 --warmup-steps 500 \
     --lr-milestones 0.6,0.85 --grad-clip 1.0 \
     --val-every 1000 --val-max-count 80 --val-max-pixels 300000 \
-    --checkpoint-every 250 --keep-last 3 --log-every 25 --image-every 500
+    --max-train-regions 400 --checkpoint-every 250 --keep-last 3 --log-every 25 --image-every 500

@@ -282,11 +282,6 @@ class TrainingForward(nn.Module):
                              trimap_logits[..., :rows, :cols], side_outputs, regions, patches)
 
 
-def loss_values(terms) -> dict[str, float]:
-    """Each field of a :class:`lpmatte.losses.LossTerms` as a float (no deep copy of graphs)."""
-    return {f.name: float(getattr(terms, f.name).detach()) for f in dataclasses.fields(terms)}
-
-
 def as_float32(output: MattingOutput) -> MattingOutput:
     """The same output with every floating tensor in fp32 (losses after autocast)."""
     def cast(x):
@@ -707,7 +702,7 @@ class Trainer:
             total.backward()
         self._clip_and_step(total)
         self.scheduler.step()
-        return loss_values(terms), output
+        return terms.as_dict(), output
 
     def _clip_and_step(self, total: torch.Tensor) -> None:
         if self.config.grad_clip > 0:

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="train a model on matting data", epilog=EXAMPLES,
         description="Train both stages end to end with the paper's recipe (Adam 1e-4, "
-                    "x0.1 at 30%% and 60%% of the steps); checkpoints, TensorBoard logs and "
+                    "x0.1 at 30% and 60% of the steps); checkpoints, TensorBoard logs and "
                     "exact resume in --train-dir.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     run_group = parser.add_argument_group("run")
