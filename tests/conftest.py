@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,10 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+# eager PyTorch in tests: the ONNX backends export (and cache) a model on first load,
+# which tests of other features should neither wait for nor write into the user's cache
+os.environ.setdefault("LPMATTE_BACKEND", "eager-fp32")
+os.environ.setdefault("LPMATTE_CACHE", tempfile.mkdtemp(prefix="lpmatte-test-cache-"))
 
 
 def portrait_image(height: int, width: int, seed: int = 0) -> np.ndarray:

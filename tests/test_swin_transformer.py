@@ -4,10 +4,12 @@ import torch
 from lpmatte.config import SwinConfig
 from lpmatte.swin_transformer import (
     MASKED,
+    SwinBlock,
     SwinTransformer,
     WindowAttention,
     attention_mask,
     relative_position_index,
+    window_layout,
     window_partition,
     window_reverse,
 )
@@ -69,3 +71,30 @@ def test_any_input_size_gives_finite_features(size):
     assert [f.shape[1] for f in features] == [24, 48, 96, 192]
     assert features[0].shape[-2:] == (h // 16, w // 16)
     assert all(torch.isfinite(f).all() for f in features)
+
+
+def _reference_attend(block: SwinBlock, x: torch.Tensor) -> torch.Tensor:
+    """The textbook path: zero-pad, roll, partition, attend, reverse, roll back, crop."""
+    b, h, w, c = x.shape
+    window, shift = block.window, block.shift
+    pad_h, pad_w = -h % window, -w % window
+    y = torch.nn.functional.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    if shift:
+        y = torch.roll(y, (-shift, -shift), (1, 2))
+    mask = attention_mask(h, w, pad_h, pad_w, window, shift)
+    y = window_reverse(block.attn(window_partition(y, window), mask), window, h + pad_h, w + pad_w)
+    if shift:
+        y = torch.roll(y, (shift, shift), (1, 2))
+    return y[:, :h, :w]
+
+
+@pytest.mark.parametrize("shift", [0, 3])
+@pytest.mark.parametrize("batch,h,w", [(1, 5, 9), (2, 14, 14), (2, 17, 10), (1, 7, 22)])
+def test_gathered_windows_match_pad_roll_partition(shift, batch, h, w):
+    torch.manual_seed(0)
+    block = SwinBlock(dim=12, num_heads=3, window=7, shift=shift, mlp_ratio=2.0,
+                      drop_path=0.0).eval()
+    x = torch.randn(batch, h, w, 12)
+    layout = window_layout(h, w, 7, shift, x.device)
+    with torch.no_grad():
+        assert torch.allclose(block._attend(x, layout), _reference_attend(block, x), atol=1e-5)

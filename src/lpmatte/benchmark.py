@@ -107,11 +107,14 @@ def _check_not_a_dataset_folder(pred_dir: Path, dataset) -> None:
 def benchmark(model: str = "default", dataset: str = "folder", root: str | Path = ".",
               split: str | None = None, protocol: str = "p3m", out_dir: str | Path | None = None,
               device: str = "auto", max_area: int | None = -1, flops: bool = True,
-              progress: bool = True, dataset_options: dict | None = None) -> BenchmarkResult:
+              progress: bool = True, dataset_options: dict | None = None,
+              backend: str = "eager-fp32") -> BenchmarkResult:
     """Matte every image of a dataset, save the mattes, score them and write a CSV.
 
     Args:
         model: registered name, ``"default"`` or a weights file (:func:`lpmatte.load`).
+        backend: what runs the networks; eager fp32 by default, so scores are the model's
+            own, not those of a faster approximation.
         dataset: ``p3m``, ``ppm100``, ``photomatte85`` or ``folder`` (:mod:`lpmatte.datasets`).
         root, split: the dataset's folder and split (P3M: ``P3M-500-P`` / ``P3M-500-NP``).
         protocol: ``"p3m"`` (the paper's tables) or ``"dim"``.
@@ -130,7 +133,7 @@ def benchmark(model: str = "default", dataset: str = "folder", root: str | Path 
                            f"(choose from {', '.join(DEFAULT_MAX_AREA)})")
     data = build_dataset(kind, root, split, **(dataset_options or {}))
     area = DEFAULT_MAX_AREA[kind] if max_area == -1 else (max_area or None)
-    matter = lpmatte.load(model, device=device)
+    matter = lpmatte.load(model, device=device, backend=backend)
     tag = kind + (f"-{data.split}" if getattr(data, "split", None) else
                   f"-{split}" if split else "")
     out_dir = Path(out_dir) if out_dir else default_out_dir(model)

@@ -23,6 +23,8 @@ from lpmatte.model import grid_size, pad_to_multiple
 from lpmatte.nearest_regions import knn_grid
 from lpmatte.region_selection import crop_regions, paste_regions, select_regions
 
+# selection: region selection + neighbour search; paste: bilinear upsampling of the coarse
+# alpha to full resolution + pasting the refined patches into it
 STAGES = ("preprocess", "lowres", "selection", "refinement", "paste", "postprocess")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lpmatte.backends import BACKENDS
 from lpmatte.benchmark import COST_COLUMNS, DEFAULT_MAX_AREA, HD_AREA, benchmark
 from lpmatte.evaluation import format_table
 from lpmatte.metrics import PROTOCOLS
@@ -27,6 +28,9 @@ def register(subparsers) -> None:
                         help="metric definitions (default: p3m, as in the paper's tables)")
     parser.add_argument("--out", metavar="DIR", help="output folder")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--backend", default="eager-fp32", choices=BACKENDS,
+                        help="what runs the networks (default eager-fp32: the model's own "
+                             "scores; 'auto' for the fast path)")
     parser.add_argument("--max-area", type=int, default=-1, metavar="PIXELS",
                         help="cap the model input area (0: full resolution; "
                              "default: the dataset's policy)")
@@ -41,7 +45,7 @@ def run(args) -> int:
     options = {"background_dir": args.background_dir} if args.background_dir else {}
     result = benchmark(args.model, args.dataset, args.root, args.split, args.protocol,
                        args.out, args.device, args.max_area, flops=not args.no_flops,
-                       dataset_options=options)
+                       dataset_options=options, backend=args.backend)
     mean = result.mean
     print(f"{result.model} on {result.header['dataset']} ({result.protocol} protocol, "
           f"{result.header['images']} images)")
