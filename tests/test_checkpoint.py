@@ -45,3 +45,19 @@ def test_corrupt_file_is_a_clear_error(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 100)
     with pytest.raises(LpmatteError, match="bad.safetensors"):
         lpmatte.load(tmp_path / "bad.safetensors")
+
+
+def test_weights_warning_reaches_the_user(tmp_path, portrait, capsys):
+    from PIL import Image
+
+    from lpmatte.cli import main
+
+    model = _model()
+    save_safetensors(tmp_path / "early.safetensors", model, model.config, untrained="false",
+                     warning="early training checkpoint (step 600)")
+    matter = lpmatte.load(tmp_path / "early.safetensors", device="cpu", backend="eager-fp32")
+    assert not matter.untrained and "step 600" in matter.warning
+    Image.fromarray(portrait(32, 32)).save(tmp_path / "p.png")
+    code = main(["matte", str(tmp_path / "p.png"), "-o", str(tmp_path / "out"),
+                 "--model", str(tmp_path / "early.safetensors")])
+    assert code == 0 and "early training checkpoint" in capsys.readouterr().err

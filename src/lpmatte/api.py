@@ -52,14 +52,23 @@ class Matter:
     """
 
     def __init__(self, model: LightweightPortraitMatting | None, device: torch.device, name: str,
-                 untrained: bool = False, backend="eager-fp32"):
+                 untrained: bool = False, backend="eager-fp32", caveat: str | None = None):
         self.model = model.to(device).eval() if model is not None else None
         self.device = device
         self.name = name
         self.untrained = untrained
+        self.caveat = caveat  # from the weights' metadata, e.g. "early training checkpoint"
         if isinstance(backend, str):
             backend = create_backend(backend, device, self.model)
         self.backend = backend
+
+    @property
+    def warning(self) -> str | None:
+        """What a user should be told before trusting these mattes, or None."""
+        if self.untrained:
+            return (f"model '{self.name}' is untrained; its mattes are meaningless "
+                    "(use trained weights)")
+        return f"model '{self.name}': {self.caveat}" if self.caveat else None
 
     @property
     def config(self) -> ModelConfig:
@@ -179,7 +188,8 @@ def _from_file(path: Path, device: torch.device, name: str, refiner_options,
     if refiner_options:
         config = replace(config, refiner=replace(config.refiner, **refiner_options))
     untrained = checkpoint.metadata.get("untrained", "false") == "true"
-    return Matter(_build(config, checkpoint.state_dict), device, name, untrained, backend)
+    return Matter(_build(config, checkpoint.state_dict), device, name, untrained, backend,
+                  checkpoint.metadata.get("warning"))
 
 
 def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) -> Matter:

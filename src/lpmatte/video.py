@@ -212,13 +212,13 @@ def composer(format: str, background: Background | None) -> Callable:
 
 
 def load_matter(model: str, device: str, backend: str, notice: Callable[[str], None]):
-    """``lpmatte.load(model, device, backend)``, with a notice if the weights are untrained."""
+    """``lpmatte.load(model, device, backend)``, with a notice if the weights carry a warning
+    (untrained, or an early checkpoint)."""
     from lpmatte.api import load
 
     matter = load(model, device=device, backend=backend)
-    if matter.untrained:
-        notice(f"warning: model '{matter.name}' is untrained; its mattes are meaningless "
-               "(use trained weights)")
+    if matter.warning:
+        notice(f"warning: {matter.warning}")
     return matter
 
 

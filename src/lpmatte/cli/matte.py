@@ -48,14 +48,14 @@ def add_model_arguments(parser) -> None:
 
 
 def load_matter(args):
-    """Load the model named by --model/--device, warning on stderr if it is untrained."""
+    """Load the model named by --model/--device/--backend; its warning (untrained, early
+    checkpoint) goes to stderr."""
     import lpmatte
 
     matter = lpmatte.load(args.model, device=args.device,
                           backend=getattr(args, "backend", "auto"))
-    if matter.untrained:
-        print(f"lpmatte: warning: model '{matter.name}' is untrained; its mattes are "
-              "meaningless (use trained weights)", file=sys.stderr)
+    if matter.warning:
+        print(f"lpmatte: warning: {matter.warning}", file=sys.stderr)
     return matter
 
 
