@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lpmatte.backends import BACKENDS
 from lpmatte.benchmark import COST_COLUMNS, DEFAULT_MAX_AREA, HD_AREA, benchmark
+from lpmatte.cli.common import add_model_arguments
 from lpmatte.evaluation import format_table
 from lpmatte.metrics import PROTOCOLS
 
@@ -18,8 +18,6 @@ photomatte85 capped at the HD area ({HD_AREA} px), alpha upscaled back for scori
 def register(subparsers) -> None:
     parser = subparsers.add_parser("benchmark", help="score a model on a benchmark dataset",
                                    description=DESCRIPTION)
-    parser.add_argument("--model", default="default", metavar="NAME|PATH",
-                        help="registered model name or weights file (default: default)")
     parser.add_argument("--dataset", required=True, choices=tuple(DEFAULT_MAX_AREA))
     parser.add_argument("--root", required=True, metavar="DIR", help="the dataset's folder")
     parser.add_argument("--split", help="P3M-500-P (default for p3m) or P3M-500-NP; "
@@ -27,10 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--protocol", choices=PROTOCOLS, default="p3m",
                         help="metric definitions (default: p3m, as in the paper's tables)")
     parser.add_argument("--out", metavar="DIR", help="output folder")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    parser.add_argument("--backend", default="eager-fp32", choices=BACKENDS,
-                        help="what runs the networks (default eager-fp32: the model's own "
-                             "scores; 'auto' for the fast path)")
+    add_model_arguments(parser, backend="eager-fp32")
     parser.add_argument("--max-area", type=int, default=-1, metavar="PIXELS",
                         help="cap the model input area (0: full resolution; "
                              "default: the dataset's policy)")

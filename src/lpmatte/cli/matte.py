@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from lpmatte.batch import FORMATS, matte_files
+from lpmatte.cli.common import add_model_arguments, load_matter
 from lpmatte.compose import parse_background
 
 EXAMPLES = """\
@@ -32,31 +33,6 @@ def register(subparsers) -> None:
     add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
-
-
-def add_model_arguments(parser) -> None:
-    """--model, --device and --backend, shared by the subcommands that run a model."""
-    from lpmatte.backends import BACKENDS
-
-    parser.add_argument("--model", default="default", metavar="NAME|PATH",
-                        help="registered model name, weights file or .onnx export "
-                             "(default: the shipped model)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="what runs the networks (default auto: the fastest that agrees "
-                             "with eager-fp32)")
-
-
-def load_matter(args):
-    """Load the model named by --model/--device/--backend; its warning (untrained, early
-    checkpoint) goes to stderr."""
-    import lpmatte
-
-    matter = lpmatte.load(args.model, device=args.device,
-                          backend=getattr(args, "backend", "auto"))
-    if matter.warning:
-        print(f"lpmatte: warning: {matter.warning}", file=sys.stderr)
-    return matter
 
 
 def run(args) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lpmatte.backends import BACKENDS
+from lpmatte.cli.common import add_model_arguments
 from lpmatte.video import FORMATS, convert_video
 
 EXAMPLES = """\
@@ -46,11 +46,7 @@ def register(subparsers) -> None:
                              ".webm webm, no suffix png)")
     parser.add_argument("--background", metavar="COLOR|IMAGE|VIDEO",
                         help="for --format composite: colour name, #rrggbb, r,g,b, image or video")
-    parser.add_argument("--model", default="default", help="model name or weights file")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="what runs the networks (default auto: the fastest that agrees "
-                             "with eager-fp32)")
+    add_model_arguments(parser)
     parser.add_argument("--start", metavar="T", help="start time: seconds or [HH:]MM:SS(.ms)")
     parser.add_argument("--end", metavar="T", help="end time (exclusive), same forms")
     parser.add_argument("--no-stabilize", dest="stabilize", action="store_false",
