@@ -97,7 +97,7 @@ def test_max_regions_still_applies(exported):
 
 def test_refiner_graph_takes_any_number_of_regions(exported):
     from lpmatte.backends import OnnxBackend
-    from lpmatte.inference import find_neighbours
+    from lpmatte.nearest_regions import find_neighbours
 
     backend = OnnxBackend(read_onnx(exported), torch.device("cpu"))
     model = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32").model

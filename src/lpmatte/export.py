@@ -102,7 +102,7 @@ def _trace(module: nn.Module, args: tuple, inputs, outputs, dynamic: dict):
 
 def _sample_regions(config: ModelConfig, count: int = 16):
     """A small cluster of regions with their neighbours, to trace the refiner."""
-    from lpmatte.inference import find_neighbours
+    from lpmatte.nearest_regions import find_neighbours
 
     cells = torch.arange(count)
     regions = torch.stack([torch.zeros_like(cells), cells // 4, cells % 4], 1)

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lpmatte.config import RefinerConfig
 from lpmatte.model import grid_size, pad_to_multiple
-from lpmatte.nearest_regions import knn_grid
+from lpmatte.nearest_regions import find_neighbours
 from lpmatte.region_selection import crop_regions, paste_regions, select_regions
 
 # selection: region selection + neighbour search; paste: bilinear upsampling of the coarse
@@ -128,14 +127,6 @@ def run_two_stages(backend, image: torch.Tensor, coarse_filter=None,
     with clock.stage("paste"):
         alpha = paste_regions(upsampled, regions, patches, cell, inplace=True)
     return TwoStageOutput(alpha[..., :height, :width], cropped_scores, regions, patches)
-
-
-def find_neighbours(config: RefinerConfig, regions: torch.Tensor, grid: tuple[int, int]):
-    """(neighbours, valid) from :func:`lpmatte.nearest_regions.knn_grid`, or (None, None)
-    when the refiner has no Cross Region Attention."""
-    if not config.use_cra:
-        return None, None
-    return knn_grid(regions, config.num_neighbors, tuple(grid))
 
 
 def _coarse_outputs(image, alpha_logits, trimap_logits, valid_cells, coarse_filter):

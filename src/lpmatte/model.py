@@ -11,7 +11,7 @@ from torch import nn
 
 from lpmatte.config import ModelConfig
 from lpmatte.lowres_network import LowResNetwork, LowResOutput
-from lpmatte.nearest_regions import knn_grid, knn_pairwise
+from lpmatte.nearest_regions import find_neighbours
 from lpmatte.refiner import Refiner
 from lpmatte.region_selection import crop_regions, paste_regions, select_regions
 
@@ -98,10 +98,7 @@ class LightweightPortraitMatting(nn.Module):
 
     def find_neighbours(self, regions: torch.Tensor, grid: tuple[int, int]):
         """k nearest regions: pairwise in training (as the paper), grid search at inference."""
-        if not self.config.refiner.use_cra:
-            return None, None
-        k = self.config.refiner.num_neighbors
-        return knn_pairwise(regions, k) if self.training else knn_grid(regions, k, tuple(grid))
+        return find_neighbours(self.config.refiner, regions, grid, pairwise=self.training)
 
 
 def _pad_mask(mask: torch.Tensor, size) -> torch.Tensor:

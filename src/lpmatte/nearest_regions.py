@@ -108,3 +108,15 @@ def _fall_back_to_pairwise(regions, k, queries, neighbours, valid) -> None:
         index, ok = _knn_one_image(regions[members, 1:], local_of[wanted], k)
         neighbours[wanted] = members[index]
         valid[wanted] = ok
+
+
+def find_neighbours(config, regions: torch.Tensor, grid: tuple[int, int],
+                    pairwise: bool = False):
+    """(neighbours, valid) of ``regions`` for a refiner ``config`` (k = num_neighbors), or
+    (None, None) when it has no Cross Region Attention. ``pairwise`` selects the training
+    search; both return the same neighbours."""
+    if not config.use_cra:
+        return None, None
+    if pairwise:
+        return knn_pairwise(regions, config.num_neighbors)
+    return knn_grid(regions, config.num_neighbors, tuple(grid))
