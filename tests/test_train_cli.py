@@ -1,5 +1,6 @@
 """``lpmatte train`` end to end on a 16-image synthetic folder, its errors, and --data specs."""
 
+import argparse
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import torch
 from PIL import Image
 
 from lpmatte.cli import main
+from lpmatte.cli.train import build_config, register
 from lpmatte.errors import LpmatteError
 from lpmatte.train_data import (
     SampleDraws,
@@ -206,3 +208,16 @@ def test_yaml_config_parses_or_names_the_missing_package(tmp_path):
             parse_data_spec(config)
         return
     assert parse_data_spec(config).sources[0].weight == 2
+
+
+def test_resume_keeps_the_runs_options_unless_given_again(tmp_path, sixteen):
+    run = tmp_path / "run"
+    assert train(run, sixteen, "--steps", "2", "--lr", "3e-4", "--optimizer", "adamw") == 0
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    resumed = build_config(parser.parse_args(["train", "--train-dir", str(run), "--resume"]))
+    assert (resumed.crop, resumed.batch_size, resumed.steps) == (64, 2, 2)
+    assert (resumed.optimizer, resumed.lr, resumed.data) == ("adamw", 3e-4, str(sixteen))
+    longer = build_config(parser.parse_args(["train", "--train-dir", str(run), "--resume",
+                                             "--steps", "9", "--crop", "32"]))
+    assert (longer.steps, longer.crop, longer.batch_size) == (9, 32, 2)

@@ -22,12 +22,12 @@ done
 
 mkdir -p "$RUN"
 [[ -f $RUN/val_ids.txt ]] || cp training/val_ids.txt "$RUN/val_ids.txt"
-first_run=(--model-version lpm-s --crop 320 --batch-size 4
-           --optimizer adamw --lr 3e-4 --weight-decay 0.05 --warmup-steps 500
-           --lr-milestones 0.6,0.85 --grad-clip 1.0)
-[[ -f $RUN/last.pt ]] && first_run=(--resume)
-# options not stored in the checkpoint are given on every start
-exec lpmatte train "${first_run[@]}" --train-dir "$RUN" --data "${DATA_SPEC:-training/default.toml}" \
-    --steps "$STEPS" --workers 1 --max-train-regions 400 \
-    --val-every 1000 --val-max-count 80 --val-max-pixels 300000 \
-    --checkpoint-every 250 --keep-last 3 --log-every 25 --image-every 500
+recipe=(--model-version lpm-s --crop 320 --batch-size 4
+        --optimizer adamw --lr 3e-4 --weight-decay 0.05 --warmup-steps 500
+        --lr-milestones 0.6,0.85 --grad-clip 1.0 --data "${DATA_SPEC:-training/default.toml}"
+        --workers 1 --max-train-regions 400
+        --val-every 1000 --val-max-count 80 --val-max-pixels 300000
+        --checkpoint-every 250 --keep-last 3 --log-every 25 --image-every 500)
+# a resumed run keeps the recipe stored in its checkpoint
+[[ -f $RUN/last.pt ]] && recipe=(--resume)
+exec lpmatte train "${recipe[@]}" --train-dir "$RUN" --steps "$STEPS"

@@ -361,6 +361,30 @@ class CheckpointFiles:
             old.unlink(missing_ok=True)
 
 
+# Fields that describe this invocation, never the run's recipe.
+INVOCATION_FIELDS = frozenset({"train_dir", "resume", "init_weights", "progress"})
+
+
+def resume_config(train_dir: str | Path, **given) -> TrainConfig:
+    """The config ``--resume`` trains with: the recipe stored in ``train_dir/last.pt``
+    (crop, batch, optimizer, schedule, data, ...) with the ``given`` fields replacing it.
+
+    Without this, options left off the resuming command would silently fall back to
+    their defaults (e.g. crop 896, batch 8) in the middle of a run.
+    """
+    last = Path(train_dir) / "last.pt"
+    if not last.is_file():
+        raise LpmatteError(f"{train_dir}: no checkpoint to resume (no last.pt); "
+                           "drop --resume to start a new run there")
+    stored = read_training_checkpoint(last).get("train_config", {})
+    names = {field.name for field in dataclasses.fields(TrainConfig)} - INVOCATION_FIELDS
+    values = {name: tuple(value) if isinstance(value, list) else value
+              for name, value in stored.items() if name in names}
+    values.update(given)
+    values.update(train_dir=str(train_dir), resume=True)
+    return TrainConfig(**values)
+
+
 def read_training_checkpoint(path: Path) -> dict:
     """A trainer checkpoint as saved (weights_only), with a one-line error if unusable."""
     try:

@@ -40,20 +40,21 @@ def register(subparsers) -> None:
     run_group.add_argument("--train-dir", required=True, metavar="DIR",
                            help="checkpoints, logs and the validation split go here")
     run_group.add_argument("--data", metavar="SPEC", help="training data (see below)")
-    run_group.add_argument("--steps", type=int, default=400_000, help="total steps (400000)")
-    run_group.add_argument("--crop", type=int, default=896, help="training crop side (896)")
-    run_group.add_argument("--batch-size", type=int, default=8, help="per process (8)")
+    run_group.add_argument("--steps", type=int, help="total steps (400000)")
+    run_group.add_argument("--crop", type=int, help="training crop side (896)")
+    run_group.add_argument("--batch-size", type=int, help="per process (8)")
     run_group.add_argument("--resume", action="store_true",
-                           help="continue DIR/last.pt exactly (model, optimizer, lr schedule "
-                                "and data order; --steps may grow)")
+                           help="continue DIR/last.pt exactly (model, optimizer, lr schedule, "
+                                "data order and the run's options; options given again "
+                                "replace the stored ones, e.g. a larger --steps)")
     run_group.add_argument("--init", default=None, metavar="WEIGHTS",
                            help="start a new run from these weights (.pt or .safetensors)")
-    run_group.add_argument("--seed", type=int, default=0)
-    run_group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    run_group.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    run_group.add_argument("--seed", type=int, help="(0)")
+    run_group.add_argument("--device", choices=("auto", "cpu", "cuda"), help="(auto)")
+    run_group.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                            help="auto: bf16 where the hardware has it, else fp32 on CPU, "
                                 "fp16 on older GPUs")
-    run_group.add_argument("--workers", type=int, default=None,
+    run_group.add_argument("--workers", type=int,
                            help="data loader processes (default: cores - 1)")
     run_group.add_argument("--quiet", action="store_true", help="no progress bar")
     add_optimizer_arguments(parser.add_argument_group("optimisation"))
@@ -63,40 +64,41 @@ def register(subparsers) -> None:
 
 
 def add_optimizer_arguments(group) -> None:
-    group.add_argument("--optimizer", default="adam", choices=("adam", "adamw"))
-    group.add_argument("--lr", type=float, default=1e-4)
-    group.add_argument("--weight-decay", type=float, default=1e-6,
-                       help="Adam: L2 on the weights (reference 1e-6); AdamW: decoupled")
-    group.add_argument("--lr-milestones", type=parse_milestones, default=(0.3, 0.6),
+    group.add_argument("--optimizer", choices=("adam", "adamw"), help="(adam)")
+    group.add_argument("--lr", type=float, help="(1e-4)")
+    group.add_argument("--weight-decay", type=float,
+                       help="Adam: L2 on the weights (reference 1e-6, the default); "
+                            "AdamW: decoupled")
+    group.add_argument("--lr-milestones", type=parse_milestones,
                        metavar="M1,M2", help="lr x gamma at these steps; values <= 1 are "
                                              "fractions of --steps (0.3,0.6)")
-    group.add_argument("--lr-gamma", type=float, default=0.1)
-    group.add_argument("--warmup-steps", type=int, default=0)
-    group.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0: off")
-    group.add_argument("--max-train-regions", type=int, default=None, metavar="N",
+    group.add_argument("--lr-gamma", type=float, help="(0.1)")
+    group.add_argument("--warmup-steps", type=int, help="(0)")
+    group.add_argument("--grad-clip", type=float, help="max gradient norm; 0: off (1.0)")
+    group.add_argument("--max-train-regions", type=int, metavar="N",
                        help="refine at most N random unknown cells per image (faster on CPU; "
                             "default: all, as the paper)")
 
 
 def add_data_arguments(group) -> None:
-    group.add_argument("--backgrounds", action="append", default=[], metavar="DIR",
+    group.add_argument("--backgrounds", action="append", metavar="DIR",
                        help="background photo folder for a folder --data (repeatable)")
-    group.add_argument("--procedural-backgrounds", type=float, default=0.5, metavar="F",
+    group.add_argument("--procedural-backgrounds", type=float, metavar="F",
                        help="share of procedural backgrounds next to the folders (0.5)")
-    group.add_argument("--val", default=None, metavar="SPEC",
+    group.add_argument("--val", metavar="SPEC",
                        help="validation data; default: a held-out part of --data")
-    group.add_argument("--val-every", type=int, default=2000, help="steps; 0: no validation")
-    group.add_argument("--val-fraction", type=float, default=0.05)
-    group.add_argument("--val-max-count", type=int, default=50)
-    group.add_argument("--val-max-pixels", type=int, default=1024 * 1024,
-                       help="validation images are downscaled to this area")
+    group.add_argument("--val-every", type=int, help="steps; 0: no validation (2000)")
+    group.add_argument("--val-fraction", type=float, help="(0.05)")
+    group.add_argument("--val-max-count", type=int, help="(50)")
+    group.add_argument("--val-max-pixels", type=int,
+                       help="validation images are downscaled to this area (1048576)")
 
 
 def add_output_arguments(group) -> None:
-    group.add_argument("--checkpoint-every", type=int, default=1000)
-    group.add_argument("--keep-last", type=int, default=3, help="periodic checkpoints kept")
-    group.add_argument("--log-every", type=int, default=20)
-    group.add_argument("--image-every", type=int, default=500, help="image summaries")
+    group.add_argument("--checkpoint-every", type=int, help="(1000)")
+    group.add_argument("--keep-last", type=int, help="periodic checkpoints kept (3)")
+    group.add_argument("--log-every", type=int, help="(20)")
+    group.add_argument("--image-every", type=int, help="image summaries (500)")
     group.add_argument("--export", default=None, metavar="OUT.safetensors",
                        help="do not train: write DIR/best.pt (else last.pt) as fp16 safetensors")
 
@@ -112,29 +114,36 @@ def parse_milestones(text: str) -> tuple[float, ...]:
     return values
 
 
-def build_config(args):
-    from lpmatte.trainer import TrainConfig
+def given_options(args) -> dict:
+    """The TrainConfig fields set on the command line (an option left off is None)."""
+    import dataclasses
 
-    if not args.data:
+    from lpmatte.trainer import INVOCATION_FIELDS, TrainConfig
+
+    dest = {"num_workers": "workers"}  # field -> option name where they differ
+    given = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(args, dest.get(field.name, field.name), None)
+        if field.name not in INVOCATION_FIELDS and value is not None:
+            given[field.name] = tuple(value) if isinstance(value, list) else value
+    return given
+
+
+def build_config(args):
+    from lpmatte.trainer import TrainConfig, resume_config
+
+    given = given_options(args)
+    if args.resume:  # the stored recipe, with what was given again replacing it
+        return resume_config(args.train_dir, progress=not args.quiet, **given)
+    if "data" not in given:
         raise LpmatteError("--data is required to train (a folder or a data config file)")
-    if not args.model_version and not args.resume:
+    if "model_version" not in given:
         from lpmatte.registry import list_models
 
         raise LpmatteError("--model-version is required for a new run "
                            f"(one of {', '.join(list_models())})")
-    return TrainConfig(
-        train_dir=args.train_dir, data=args.data, model_version=args.model_version,
-        steps=args.steps, crop=args.crop, batch_size=args.batch_size, optimizer=args.optimizer,
-        lr=args.lr, weight_decay=args.weight_decay, lr_milestones=args.lr_milestones,
-        lr_gamma=args.lr_gamma, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
-        max_train_regions=args.max_train_regions,
-        precision=args.precision, device=args.device, seed=args.seed, num_workers=args.workers,
-        backgrounds=tuple(args.backgrounds), procedural_backgrounds=args.procedural_backgrounds,
-        val=args.val, val_every=args.val_every, val_fraction=args.val_fraction,
-        val_max_count=args.val_max_count, val_max_pixels=args.val_max_pixels,
-        checkpoint_every=args.checkpoint_every, keep_last=args.keep_last,
-        log_every=args.log_every, image_every=args.image_every, init_weights=args.init,
-        resume=args.resume, progress=not args.quiet)
+    return TrainConfig(train_dir=args.train_dir, init_weights=args.init,
+                       progress=not args.quiet, **given)
 
 
 def export(args) -> int:
