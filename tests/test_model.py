@@ -35,6 +35,26 @@ def test_every_family_forward_backward_finite(name):
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+def test_choose_regions_sees_the_predicted_cells_and_decides_what_is_refined():
+    model = _model("lpm-s").eval()
+    image = torch.rand(1, 3, 50, 70)  # padded to 64x80: grid 8x10, image cells 7x9
+    seen = []
+
+    def first_column(predicted):
+        seen.append(predicted)
+        chosen = torch.zeros_like(predicted)
+        chosen[..., 0] = True
+        return chosen
+
+    with torch.no_grad():
+        output = model(image, choose_regions=first_column)
+        plain = model(image)
+    trimap = plain.trimap_logits
+    assert seen[0].shape == (1, 1, 8, 10)
+    assert torch.equal(seen[0][..., :7, :9], trimap.argmax(1, keepdim=True) == 1)
+    assert output.regions[:, 2].eq(0).all() and len(output.regions) == 7  # padding rows dropped
+
+
 @pytest.mark.parametrize("name", sorted(set(list_models()) - set(FAMILIES)))
 def test_ablation_refiners_forward_backward(name):
     """Table 5 variants differ from ``lpm`` only in the refiner (s, k)."""

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from lpmatte.model import grid_size, pad_to_multiple
 from lpmatte.nearest_regions import find_neighbours
-from lpmatte.region_selection import crop_regions, paste_regions, select_regions
+from lpmatte.region_selection import crop_regions, fit_mask, paste_regions, select_regions
 
 # selection: region selection + neighbour search; paste: bilinear upsampling of the coarse
 # alpha to full resolution + pasting the refined patches into it
@@ -154,7 +154,4 @@ def _refine(backend, padded, upsampled, regions, neighbours, valid) -> torch.Ten
 
 
 def _pad_mask(mask: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor | None:
-    if mask is None:
-        return None
-    pad_h, pad_w = scores.shape[-2] - mask.shape[-2], scores.shape[-1] - mask.shape[-1]
-    return F.pad(mask.to(scores.device), (0, pad_w, 0, pad_h), value=False)
+    return None if mask is None else fit_mask(mask.to(scores.device), scores.shape[-2:])

@@ -13,7 +13,13 @@ from lpmatte.config import ModelConfig
 from lpmatte.lowres_network import LowResNetwork, LowResOutput
 from lpmatte.nearest_regions import find_neighbours
 from lpmatte.refiner import Refiner
-from lpmatte.region_selection import crop_regions, paste_regions, select_regions
+from lpmatte.region_selection import (
+    crop_regions,
+    fit_mask,
+    paste_regions,
+    predicted_unknown,
+    select_regions,
+)
 
 INPUT_MULTIPLE = 16  # the patch size: the padded input is a whole number of patches
 
@@ -61,17 +67,27 @@ class LightweightPortraitMatting(nn.Module):
         self.lowres = LowResNetwork(config.lowres)
         self.refiner = Refiner(config.refiner)
 
-    def forward(self, image: torch.Tensor,
-                region_mask: torch.Tensor | None = None) -> MattingOutput:
-        """image (B, 3, H, W) in [0, 1]; region_mask (B, 1, h, w) bool forces the refined cells."""
+    def forward(self, image: torch.Tensor, region_mask: torch.Tensor | None = None,
+                choose_regions=None) -> MattingOutput:
+        """image (B, 3, H, W) in [0, 1] -> :class:`MattingOutput`.
+
+        region_mask: (B, 1, ceil(H/8), ceil(W/8)) bool, replaces the predicted unknown cells.
+        choose_regions: called with the (B, 1, h, w) cells to refine on the padded grid
+            (predicted, or ``region_mask``), returns the cells to refine instead; the
+            trainer adds the ground truth's unknown cells this way.
+        """
         height, width = image.shape[-2:]
         rows, cols = grid_size(height, width)
         padded = pad_to_multiple(image)
         side_outputs = self.lowres(padded)
         coarse_alpha = side_outputs[-1].alpha_logits.sigmoid()
         trimap_logits = side_outputs[-1].trimap_logits
+        grid = trimap_logits.shape[-2:]
         if region_mask is not None:
-            region_mask = _pad_mask(region_mask, trimap_logits.shape[-2:])
+            region_mask = fit_mask(region_mask, grid)
+        if choose_regions is not None:
+            region_mask = choose_regions(predicted_unknown(trimap_logits)
+                                         if region_mask is None else region_mask)
         alpha, regions, patches = self.refine(padded, coarse_alpha, trimap_logits, (rows, cols),
                                               region_mask)
         return MattingOutput(alpha[..., :height, :width], coarse_alpha[..., :rows, :cols],
@@ -100,7 +116,3 @@ class LightweightPortraitMatting(nn.Module):
         """k nearest regions: pairwise in training (as the paper), grid search at inference."""
         return find_neighbours(self.config.refiner, regions, grid, pairwise=self.training)
 
-
-def _pad_mask(mask: torch.Tensor, size) -> torch.Tensor:
-    pad_h, pad_w = size[0] - mask.shape[-2], size[1] - mask.shape[-1]
-    return F.pad(mask, (0, pad_w, 0, pad_h), value=False) if pad_h or pad_w else mask

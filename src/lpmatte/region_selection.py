@@ -7,8 +7,20 @@ full-resolution pixels [8 * row, 8 * row + 8) x [8 * col, 8 * col + 8).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 UNKNOWN = 1  # trimap class index of "uncertain"
+
+
+def predicted_unknown(trimap_logits: torch.Tensor) -> torch.Tensor:
+    """(B, 3, h, w) trimap logits -> (B, 1, h, w) bool: cells whose argmax is "unknown"."""
+    return trimap_logits.argmax(1, keepdim=True) == UNKNOWN
+
+
+def fit_mask(mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """A (B, 1, rows, cols) cell mask padded with False to the padded grid (h, w)."""
+    pad_h, pad_w = grid[0] - mask.shape[-2], grid[1] - mask.shape[-1]
+    return F.pad(mask, (0, pad_w, 0, pad_h), value=False) if pad_h or pad_w else mask
 
 
 def select_regions(trimap_logits: torch.Tensor, valid_size: tuple[int, int] | None = None,
@@ -24,7 +36,7 @@ def select_regions(trimap_logits: torch.Tensor, valid_size: tuple[int, int] | No
         max_regions: keep at most this many per image, the most uncertain first
             (highest "unknown" probability), to bound latency.
     """
-    selected = trimap_logits.argmax(1) == UNKNOWN if region_mask is None else region_mask[:, 0]
+    selected = (predicted_unknown(trimap_logits) if region_mask is None else region_mask)[:, 0]
     if valid_size is not None:
         selected = selected.clone()
         selected[:, valid_size[0]:] = False

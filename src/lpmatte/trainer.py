@@ -44,8 +44,8 @@ from torch import nn
 from lpmatte.checkpoint import config_from_dict, config_to_dict, load_checkpoint
 from lpmatte.errors import LpmatteError
 from lpmatte.image_io import atomic_write
-from lpmatte.model import LightweightPortraitMatting, MattingOutput, grid_size, pad_to_multiple
-from lpmatte.region_selection import UNKNOWN
+from lpmatte.model import LightweightPortraitMatting, MattingOutput
+from lpmatte.region_selection import UNKNOWN, fit_mask
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OPTIMIZERS = ("adam", "adamw")
@@ -248,10 +248,8 @@ def cap_regions(mask: torch.Tensor, limit: int) -> torch.Tensor:
 class TrainingForward(nn.Module):
     """The model's forward with the refined cells = predicted unknown OR ``gt_unknown``.
 
-    The model's own ``region_mask`` replaces its prediction, and the prediction exists only
-    inside the forward, so the union is formed here from the model's two stages (the
-    module DDP wraps, so gradients of both stages are synchronised). A batch without any
-    region refines cell (0, 0) of its first image, so every parameter gets a gradient.
+    The module DDP wraps, so gradients of both stages are synchronised. A batch without
+    any region refines cell (0, 0) of its first image, so every parameter gets a gradient.
     ``max_regions`` caps the refined cells per image (a random subset): an untrained model
     calls a third of all cells unknown, and refining them costs 90% of a CPU step.
     """
@@ -262,24 +260,16 @@ class TrainingForward(nn.Module):
         self.max_regions = max_regions
 
     def forward(self, image: torch.Tensor, gt_unknown: torch.Tensor) -> MattingOutput:
-        height, width = image.shape[-2:]
-        rows, cols = grid_size(height, width)
-        padded = pad_to_multiple(image)
-        side_outputs = self.model.lowres(padded)
-        coarse_alpha = side_outputs[-1].alpha_logits.sigmoid()
-        trimap_logits = side_outputs[-1].trimap_logits
-        grid_h, grid_w = trimap_logits.shape[-2:]
-        gt = F.pad(gt_unknown, (0, grid_w - gt_unknown.shape[-1], 0, grid_h - gt_unknown.shape[-2]))
-        mask = (trimap_logits.argmax(1, keepdim=True) == UNKNOWN) | gt
-        if self.max_regions is not None:
-            mask = cap_regions(mask, self.max_regions)
-        if not mask.any():  # keep the refiner in the graph: DDP expects every parameter used
-            mask = mask.clone()
-            mask[0, 0, 0, 0] = True
-        alpha, regions, patches = self.model.refine(padded, coarse_alpha, trimap_logits,
-                                                    (rows, cols), mask)
-        return MattingOutput(alpha[..., :height, :width], coarse_alpha[..., :rows, :cols],
-                             trimap_logits[..., :rows, :cols], side_outputs, regions, patches)
+        def choose(predicted: torch.Tensor) -> torch.Tensor:
+            mask = predicted | fit_mask(gt_unknown, predicted.shape[-2:])
+            if self.max_regions is not None:
+                mask = cap_regions(mask, self.max_regions)
+            if not mask.any():  # keep the refiner in the graph: DDP expects every parameter used
+                mask = mask.clone()
+                mask[0, 0, 0, 0] = True
+            return mask
+
+        return self.model(image, choose_regions=choose)
 
 
 def as_float32(output: MattingOutput) -> MattingOutput:
