@@ -9,16 +9,15 @@ from PIL import Image
 
 import lpmatte
 from lpmatte.errors import LpmatteError
+from lpmatte.train_checkpoint import export_weights, restore_rng_state, rng_state
 from lpmatte.train_data import draw_indices
+from lpmatte.train_logging import summary_strip
 from lpmatte.trainer import (
     StepSchedule,
     TrainConfig,
     Trainer,
-    export_weights,
     milestone_steps,
     resolve_precision,
-    restore_rng_state,
-    rng_state,
     step_seed,
     unknown_cells,
 )
@@ -197,7 +196,6 @@ def test_precision_choice():
 def test_summary_strip_panels():
     from lpmatte.augmentation import TrainingSample
     from lpmatte.model import MattingOutput
-    from lpmatte.trainer import summary_strip
 
     image = torch.full((2, 3, 32, 32), 255, dtype=torch.uint8)
     alpha = torch.zeros(2, 1, 32, 32, dtype=torch.uint8)

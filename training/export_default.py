@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from lpmatte.api import _build
-from lpmatte.checkpoint import load_checkpoint, save_safetensors
+from lpmatte.checkpoint import load_checkpoint
+from lpmatte.train_checkpoint import export_weights
 
 
 def main() -> None:
@@ -21,13 +21,9 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--warning", default=None)
     args = parser.parse_args()
-    checkpoint = load_checkpoint(args.checkpoint)
-    model = _build(checkpoint.config, checkpoint.state_dict)
-    metadata = {"untrained": "false", "step": checkpoint.metadata.get("step", "?")}
-    if args.warning:
-        metadata["warning"] = args.warning
-    save_safetensors(args.out, model, checkpoint.config, half=True, **metadata)
-    print(f"{args.out}: {checkpoint.config.name}, step {metadata['step']}")
+    export_weights(args.checkpoint, args.out, **({"warning": args.warning} if args.warning else {}))
+    exported = load_checkpoint(args.out)
+    print(f"{args.out}: {exported.config.name}, step {exported.metadata.get('step', '?')}")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ milestones stay those of the first run).
                            input | coarse trimap | coarse alpha | refined alpha | truth
 
 Each ``.pt`` loads with ``torch.load(weights_only=True)`` and works as
-``lpmatte matte --model DIR/last.pt``; :func:`export_weights` writes the shipped fp16
-``.safetensors``. Launched by ``torchrun`` (``WORLD_SIZE`` > 1) the same code runs
+``lpmatte matte --model DIR/last.pt``; :func:`lpmatte.train_checkpoint.export_weights`
+writes the fp16 ``.safetensors``. Launched by ``torchrun`` (``WORLD_SIZE`` > 1) the same code runs
 DistributedDataParallel, gloo on CPU and NCCL on CUDA; ``batch_size`` is per process.
 """
 
@@ -29,8 +29,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import random
-import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -46,6 +44,13 @@ from lpmatte.errors import LpmatteError
 from lpmatte.image_io import atomic_write
 from lpmatte.model import LightweightPortraitMatting, MattingOutput
 from lpmatte.region_selection import UNKNOWN, fit_mask
+from lpmatte.train_checkpoint import (
+    CheckpointFiles,
+    read_training_checkpoint,
+    restore_rng_state,
+    rng_state,
+)
+from lpmatte.train_logging import TrainLogger, summary_strip
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OPTIMIZERS = ("adam", "adamw")
@@ -284,73 +289,6 @@ def as_float32(output: MattingOutput) -> MattingOutput:
                          cast(output.region_alpha))
 
 
-# --- checkpoints -----------------------------------------------------------------------------
-
-def rng_state() -> dict:
-    """torch / numpy / python global RNG states as tensors and plain lists."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    state = {"torch": torch.get_rng_state(),
-             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                       "has_gauss": int(has_gauss), "cached": float(cached)},
-             "python": [version, list(internal), gauss_next]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    numpy = state["numpy"]
-    np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"],
-                         numpy["has_gauss"], numpy["cached"]))
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class CheckpointFiles:
-    """``ckpt_step_XXXXXXX.pt`` (the last ``keep_last``), ``last.pt`` and ``best.pt``."""
-
-    def __init__(self, folder: Path, keep_last: int = 3):
-        self.folder, self.keep_last = Path(folder), keep_last
-        self.last, self.best = self.folder / "last.pt", self.folder / "best.pt"
-
-    def periodic(self, step: int) -> Path:
-        return self.folder / f"ckpt_step_{step:07d}.pt"
-
-    def write(self, path: Path, state: dict) -> None:
-        atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-    def save(self, step: int, state: dict, periodic: bool) -> Path:
-        """Write the state as ``last.pt`` (and as the step's periodic file), then prune."""
-        if not periodic:
-            self.write(self.last, state)
-            return self.last
-        path = self.periodic(step)
-        self.write(path, state)
-        self.alias(path, self.last)
-        self.prune()
-        return path
-
-    def alias(self, source: Path, target: Path) -> None:
-        """``target`` becomes the same file as ``source`` (a hard link, else a copy), atomically."""
-        def link(tmp: str) -> None:
-            os.unlink(tmp)
-            try:
-                os.link(source, tmp)
-            except OSError:
-                shutil.copyfile(source, tmp)
-
-        atomic_write(target, link)
-
-    def prune(self) -> None:
-        periodic = sorted(self.folder.glob("ckpt_step_*.pt"))
-        for old in periodic[:max(0, len(periodic) - self.keep_last)]:
-            old.unlink(missing_ok=True)
-
-
 # Fields that describe this invocation, never the run's recipe.
 INVOCATION_FIELDS = frozenset({"train_dir", "resume", "init_weights", "progress"})
 
@@ -373,100 +311,6 @@ def resume_config(train_dir: str | Path, **given) -> TrainConfig:
     values.update(given)
     values.update(train_dir=str(train_dir), resume=True)
     return TrainConfig(**values)
-
-
-def read_training_checkpoint(path: Path) -> dict:
-    """A trainer checkpoint as saved (weights_only), with a one-line error if unusable."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated or foreign files raise many types
-        raise LpmatteError(f"{path}: not a readable training checkpoint ({error})") from None
-    needed = {"model", "config", "optimizer", "scheduler", "step"}
-    if not isinstance(state, dict) or not needed <= set(state):
-        raise LpmatteError(f"{path}: not a training checkpoint (weights only?); "
-                           "resume needs the optimizer and step as well")
-    return state
-
-
-def export_weights(checkpoint: str | Path, out: str | Path, half: bool = True) -> Path:
-    """Write a checkpoint's model as ``.safetensors`` (fp16 by default) for shipping."""
-    from lpmatte.api import _build
-    from lpmatte.checkpoint import save_safetensors
-
-    out = Path(out)
-    if out.suffix != ".safetensors":
-        raise LpmatteError(f"{out}: the exported weights file must end in .safetensors")
-    loaded = load_checkpoint(checkpoint)
-    model = _build(loaded.config, loaded.state_dict)
-    metadata = {k: v for k, v in loaded.metadata.items() if k != "config"}
-    metadata["untrained"] = "false"
-    save_safetensors(out, model, loaded.config, half=half, **metadata)
-    return out
-
-
-# --- logging ---------------------------------------------------------------------------------
-
-def summary_strip(batch, output: MattingOutput, size: int = 256) -> torch.Tensor:
-    """(3, size, 5 * size) in [0, 1] for the first sample: input | coarse trimap (black
-    background, grey unknown, white foreground) | coarse alpha | refined alpha | ground truth."""
-    def panel(x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-        x = x[:1].detach().float().cpu()
-        x = F.interpolate(x, size=(size, size), mode=mode)
-        return x.expand(1, 3, size, size)[0].clamp(0, 1)
-
-    batch = batch.as_float()  # loader batches hold uint8
-    trimap = output.trimap_logits[:1].argmax(1, keepdim=True).float() / 2
-    panels = [panel(batch.image), panel(trimap, "nearest"), panel(output.coarse_alpha, "nearest"),
-              panel(output.alpha), panel(batch.alpha)]
-    return torch.cat(panels, dim=2)
-
-
-class TrainLogger:
-    """TensorBoard scalars/images and a tqdm progress bar; inert off the main process."""
-
-    def __init__(self, folder: Path, total: int, initial: int, enabled: bool, progress: bool):
-        self.writer = open_summary_writer(folder) if enabled else None
-        self.bar = None
-        if enabled and progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
-
-    def scalars(self, step: int, values: dict[str, float], prefix: str = "") -> None:
-        if self.writer is not None:
-            for name, value in values.items():
-                self.writer.add_scalar(f"{prefix}{name}", value, step)
-
-    def image(self, step: int, tag: str, image: torch.Tensor) -> None:
-        if self.writer is not None:
-            self.writer.add_image(tag, image, step)
-
-    def advance(self, loss: float, lr: float, images_per_second: float) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}",
-                                 img_s=f"{images_per_second:.2f}", refresh=False)
-
-    def write(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.write(message)
-        elif self.writer is not None:
-            print(message, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        if self.writer is not None:
-            self.writer.close()
-
-
-def open_summary_writer(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise LpmatteError("TensorBoard logging needs the tensorboard package "
-                           "(pip install 'lpmatte[train]' or pip install tensorboard)") from None
-    return SummaryWriter(log_dir=str(folder))
 
 
 # --- validation ------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def build_config(args):
 
 
 def export(args) -> int:
-    from lpmatte.trainer import export_weights
+    from lpmatte.train_checkpoint import export_weights
 
     folder = Path(args.train_dir)
     source = folder / "best.pt" if (folder / "best.pt").is_file() else folder / "last.pt"
