@@ -2,6 +2,8 @@
 
 import argparse
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +89,23 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, sixteen, monkeypatch)
     monkeypatch.setattr(Trainer, "train_step", interrupt_at_step_2)
     assert train(tmp_path / "run", sixteen, "--steps", "5") == 130
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 2
+
+
+def test_sigterm_saves_a_checkpoint_exits_143_and_restores_handlers(tmp_path, sixteen,
+                                                                   monkeypatch):
+    from lpmatte.trainer import Trainer
+
+    original, before = Trainer.train_step, signal.getsignal(signal.SIGTERM)
+
+    def terminate_at_step_2(self, batch):
+        if self.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", terminate_at_step_2)
+    assert train(tmp_path / "run", sixteen, "--steps", "5") == 143
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def error_of(capsys, *args) -> str:

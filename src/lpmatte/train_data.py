@@ -380,8 +380,14 @@ def build_loader(draws: SampleDraws, indices, batch_size: int, num_workers: int 
 
 def worker_init(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: one OpenCV and torch thread per worker process, so
-    that workers do not oversubscribe the cores the training step uses."""
+    that workers do not oversubscribe the cores the training step uses. Workers ignore
+    SIGINT/SIGTERM sent to the whole process group (Ctrl-C, ``pkill``): the main process
+    saves a checkpoint first, then shuts them down (and they exit if it dies)."""
+    import signal
+
     import cv2
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
 from pathlib import Path
@@ -158,14 +160,43 @@ def export(args) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as Ctrl-C does (the trainer saves last.pt), exit 143."""
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGTERM (kill, job schedulers) and SIGINT stop training with a checkpoint, also when
+    the shell started us in the background with SIGINT ignored; the old handlers return."""
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate), signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+
 def run(args) -> int:
     if args.export:
         return export(args)
     from lpmatte.trainer import Trainer
 
     trainer = Trainer(build_config(args))
+    try:
+        with stop_on_signals():
+            return train_to_the_end(trainer, args.train_dir)
+    except Terminated:
+        print("lpmatte: terminated", file=sys.stderr)
+        return 143
+
+
+def train_to_the_end(trainer, train_dir: str) -> int:
     if trainer.step >= trainer.config.steps:
-        print(f"lpmatte: {args.train_dir} is already at step {trainer.step}; "
+        print(f"lpmatte: {train_dir} is already at step {trainer.step}; "
               "raise --steps to train longer", file=sys.stderr)
         return 0
     first, start = trainer.step, time.perf_counter()
