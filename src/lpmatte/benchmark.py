@@ -140,38 +140,49 @@ def benchmark(model: str = "default", dataset: str = "folder", root: str | Path 
     pred_dir = out_dir / tag
     _check_not_a_dataset_folder(pred_dir, data)
     names = metric_names(protocol, data.has_trimaps)
-    rows, params = {}, 0
-    for sample in _progress(data, progress, f"benchmark {tag}"):
-        alpha, model_input, seconds = predict_at_policy(matter, sample.image, area)
-        alpha8 = to_uint8(alpha)
-        save_png(pred_dir / f"{sample.name}.png", alpha8)
-        row = compute_metrics(alpha8, sample.alpha, sample.trimap, protocol)
-        row |= {"GFLOPs": float("nan"), "regions": float("nan"), "latency_ms": 1e3 * seconds,
-                "pixels": float(model_input.shape[0] * model_input.shape[1])}
-        if flops:
-            cost = matter.cost(model_input)
-            row |= {"GFLOPs": cost.gflops, "regions": float(cost.regions)}
-            params = cost.total_params
-        rows[sample.name] = row
-    params = params or sum(p.numel() for p in matter.model.parameters())
+    rows = {sample.name: score_sample(matter, sample, area, protocol, pred_dir, flops)
+            for sample in _progress(data, progress, f"benchmark {tag}")}
+    params = sum(p.numel() for p in matter.model.parameters())
     mean = mean_metrics(rows, (*names, *COST_COLUMNS))
     if len(rows) > 1:  # the first image pays for warm-up (allocations, kernel selection)
         mean["latency_ms"] = float(np.mean([r["latency_ms"] for r in list(rows.values())[1:]]))
     result = BenchmarkResult(
         model=matter.name + (" (untrained)" if matter.untrained else ""), protocol=protocol,
         metrics=names, rows=rows, mean=mean, params=params, pred_dir=pred_dir)
-    result.header = {
+    result.header = csv_header(result, model, data, area, flops, matter)
+    result.csv_path = write_csv(out_dir / f"{tag}-{protocol}.csv", result.columns, rows, mean,
+                                result.header)
+    return result
+
+
+def score_sample(matter, sample, area, protocol: str, pred_dir: Path, flops: bool) -> dict:
+    """Matte one sample at the resize policy, save the 8-bit matte, return its CSV row."""
+    alpha, model_input, seconds = predict_at_policy(matter, sample.image, area)
+    alpha8 = to_uint8(alpha)
+    save_png(pred_dir / f"{sample.name}.png", alpha8)
+    row = compute_metrics(alpha8, sample.alpha, sample.trimap, protocol)
+    row |= {"GFLOPs": float("nan"), "regions": float("nan"), "latency_ms": 1e3 * seconds,
+            "pixels": float(model_input.shape[0] * model_input.shape[1])}
+    if flops:
+        cost = matter.cost(model_input)
+        row |= {"GFLOPs": cost.gflops, "regions": float(cost.regions)}
+    return row
+
+
+def csv_header(result: BenchmarkResult, model: str, data, area, flops: bool, matter) -> dict:
+    """What the CSV's comment lines record about the run."""
+    import lpmatte
+
+    return {
         "lpmatte benchmark": lpmatte.__version__, "model": result.model, "model source": model,
-        "dataset": f"{data.description}", "protocol": protocol, "resize": resize_policy(area),
-        "predictions": f"8-bit PNG in {pred_dir}", "images": str(len(rows)),
-        "params": str(params), "device": str(matter.device),
+        "dataset": f"{data.description}", "protocol": result.protocol,
+        "resize": resize_policy(area), "predictions": f"8-bit PNG in {result.pred_dir}",
+        "images": str(len(result.rows)), "params": str(result.params),
+        "device": str(matter.device),
         "flops": "torch FlopCounterMode, 1 multiply-add = 2 FLOPs" if flops else "not counted",
         "latency": "mean ms of predict on the model input, first image excluded",
         "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    result.csv_path = write_csv(out_dir / f"{tag}-{protocol}.csv", result.columns, rows, mean,
-                                result.header)
-    return result
 
 
 def _progress(dataset, enabled: bool, description: str):
