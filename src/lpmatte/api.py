@@ -20,7 +20,7 @@ from lpmatte.checkpoint import load_checkpoint
 from lpmatte.config import ModelConfig
 from lpmatte.errors import LpmatteError
 from lpmatte.image_io import load_rgb
-from lpmatte.inference import NO_CLOCK, host_threads, run_two_stages
+from lpmatte.inference import NO_CLOCK, host_threads, run_inference
 from lpmatte.model import LightweightPortraitMatting
 from lpmatte.registry import create_config, list_models
 
@@ -49,15 +49,19 @@ class Matter:
 
     ``backend`` (a name of :data:`lpmatte.backends.BACKENDS` other than ``auto``, or a
     backend object) runs the two networks; ``model`` is None for an exported ONNX file.
+    ``lowres_side``: images with a longer side run in two passes, the first at this long
+    side (:func:`lpmatte.inference.run_two_passes`); None: one pass at full resolution.
     """
 
     def __init__(self, model: LightweightPortraitMatting | None, device: torch.device, name: str,
-                 untrained: bool = False, backend="eager-fp32", caveat: str | None = None):
+                 untrained: bool = False, backend="eager-fp32", caveat: str | None = None,
+                 lowres_side: int | None = None):
         self.model = model.to(device).eval() if model is not None else None
         self.device = device
         self.name = name
         self.untrained = untrained
         self.caveat = caveat  # from the weights' metadata, e.g. "early training checkpoint"
+        self.lowres_side = lowres_side or None
         if isinstance(backend, str):
             backend = create_backend(backend, device, self.model)
         self.backend = backend
@@ -96,7 +100,8 @@ class Matter:
             with clock.stage("preprocess"):
                 x = self._image_tensor(image)
             with torch.inference_mode():
-                output = run_two_stages(self.backend, x, coarse_filter, region_mask, clock)
+                output = run_inference(self.backend, x, coarse_filter, region_mask, clock,
+                                       self.lowres_side)
             with clock.stage("postprocess"):
                 alpha = output.alpha[0, 0].float().cpu().numpy()
                 if not return_trimap:
@@ -129,7 +134,7 @@ class Matter:
                                "weights (or use 'lpmatte profile', which counts FLOPs itself)")
         rgb = load_rgb(image)
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(self.device)
-        return measure_cost(self.model, x)
+        return measure_cost(self.model, x, lowres_side=self.lowres_side)
 
     def __repr__(self) -> str:
         flag = ", untrained" if self.untrained else ""
@@ -148,7 +153,7 @@ def _build(config: ModelConfig, state_dict=None, seed: int = 0) -> LightweightPo
 
 
 def load(name_or_path: str | Path = "default", device: str = "auto", backend: str = "auto",
-         **refiner_options) -> Matter:
+         lowres_side: int | str | None = "auto", **refiner_options) -> Matter:
     """Load ``"default"``, a registered name (:func:`lpmatte.list_models`), a weights file or
     an ONNX export (``.onnx``, from ``lpmatte export onnx``).
 
@@ -156,9 +161,27 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     is True): useful for tests, profiling and as a training starting point.
     ``backend`` picks what runs the networks (:data:`lpmatte.backends.BACKENDS`; ``auto``:
     the fastest that agrees with ``eager-fp32`` on ``device``, see :mod:`lpmatte.backends`).
+    ``lowres_side``: larger images run in two passes, the first with this long side
+    (see :class:`Matter`); ``"auto"``: what the weights' metadata says (the scale their
+    training saw), else one full-resolution pass as the paper; None or 0: one pass.
     ``refiner_options`` (e.g. ``max_regions=4000``) override the refiner config.
     """
-    torch_device = resolve_device(device)
+    matter = _load(name_or_path, resolve_device(device), backend, refiner_options)
+    if lowres_side != "auto":
+        matter.lowres_side = _check_lowres_side(lowres_side)
+    return matter
+
+
+def _check_lowres_side(value) -> int | None:
+    if value is None or value == 0:
+        return None
+    if not isinstance(value, int) or value < 16:
+        raise LpmatteError(f"lowres_side must be a whole number of pixels >= 16, or 0 for "
+                           f"full resolution (got {value!r})")
+    return value
+
+
+def _load(name_or_path, torch_device: torch.device, backend: str, refiner_options) -> Matter:
     name = str(name_or_path)
     if Path(name).suffix == ".onnx":
         return _from_onnx(Path(name), torch_device, backend, refiner_options)
@@ -189,7 +212,8 @@ def _from_file(path: Path, device: torch.device, name: str, refiner_options,
         config = replace(config, refiner=replace(config.refiner, **refiner_options))
     untrained = checkpoint.metadata.get("untrained", "false") == "true"
     return Matter(_build(config, checkpoint.state_dict), device, name, untrained, backend,
-                  checkpoint.metadata.get("warning"))
+                  checkpoint.metadata.get("warning"),
+                  _stored_side(checkpoint.metadata.get("lowres_side"), path))
 
 
 def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) -> Matter:
@@ -206,4 +230,15 @@ def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) 
         runner.config = replace(runner.config,
                                 refiner=replace(runner.config.refiner, **refiner_options))
     untrained = runner.metadata.get("lpmatte_untrained") == "true"
-    return Matter(None, device, path.stem, untrained, runner)
+    return Matter(None, device, path.stem, untrained, runner,
+                  lowres_side=_stored_side(runner.metadata.get("lpmatte_lowres_side"), path))
+
+
+def _stored_side(text: str | None, path: Path) -> int | None:
+    """The ``lowres_side`` a weights file asks for (metadata are strings)."""
+    if not text:
+        return None
+    try:
+        return _check_lowres_side(int(text))
+    except (ValueError, LpmatteError):
+        raise LpmatteError(f"{path}: bad lowres_side '{text}' in its metadata") from None

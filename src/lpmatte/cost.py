@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lpmatte.model import LightweightPortraitMatting, grid_size, pad_to_multiple
+from lpmatte.model import LightweightPortraitMatting
 
 
 @dataclass
@@ -50,24 +50,44 @@ def _count(fn, *args):
     return result, counter.get_total_flops()
 
 
+class _CountingBackend:
+    """Wraps an eager backend and adds up the FLOPs of each network's calls."""
+
+    def __init__(self, backend):
+        self.inner, self.config = backend, backend.config
+        self.flops = {"lowres": 0, "refiner": 0}
+
+    def lowres(self, padded):
+        result, flops = _count(self.inner.lowres, padded)
+        self.flops["lowres"] += flops
+        return result
+
+    def refine(self, *args):
+        result, flops = _count(self.inner.refine, *args)
+        self.flops["refiner"] += flops
+        return result
+
+
 @torch.inference_mode()
 def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
-                 region_mask: torch.Tensor | None = None) -> CostReport:
-    """Cost of ``model`` on ``image`` (1, 3, H, W): stages "lowres" and "refiner".
+                 region_mask: torch.Tensor | None = None,
+                 lowres_side: int | None = None) -> CostReport:
+    """Cost of ``model`` on ``image`` (1, 3, H, W): stages "lowres" and "refiner", counted
+    on the inference path itself (:func:`lpmatte.inference.run_inference`, both passes of
+    a large image when ``lowres_side`` is set).
 
-    ``region_mask`` (1, 1, h, w) bool on the padded 1/8 grid forces the refined cells, so
-    an untrained model can be costed on a realistic boundary.
+    ``region_mask`` (1, 1, h, w) bool on the 1/8 grid forces the refined cells, so an
+    untrained model can be costed on a realistic boundary.
     """
-    model = model.eval()
-    height, width = image.shape[-2:]
-    padded = pad_to_multiple(image)
-    side_outputs, lowres_flops = _count(model.lowres, padded)
-    main = side_outputs[-1]
-    (_, regions, _), refine_flops = _count(model.refine, padded, main.alpha_logits.sigmoid(),
-                                           main.trimap_logits, grid_size(height, width),
-                                           region_mask)
+    from lpmatte.backends import TorchBackend
+    from lpmatte.inference import StageClock, run_inference
+
+    counting = _CountingBackend(TorchBackend(model.eval(), image.device))
+    clock = StageClock()
+    run_inference(counting, image, region_mask=region_mask, clock=clock,
+                  lowres_side=lowres_side)
     return CostReport(
         params={"lowres": count_params(model.lowres), "refiner": count_params(model.refiner)},
-        flops={"lowres": lowres_flops, "refiner": refine_flops},
-        regions=len(regions),
+        flops=counting.flops,
+        regions=clock.counts.get("regions", 0),
     )

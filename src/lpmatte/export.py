@@ -131,14 +131,17 @@ def export_refiner(model):
 
 
 def export_graphs(model, sample_size: tuple[int, int] = (256, 192), name: str | None = None,
-                  untrained: bool = False) -> OnnxGraphs:
-    """Trace ``model`` (a :class:`LightweightPortraitMatting`) into its two fp32 graphs."""
+                  untrained: bool = False, lowres_side: int | None = None) -> OnnxGraphs:
+    """Trace ``model`` (a :class:`LightweightPortraitMatting`) into its two fp32 graphs;
+    ``lowres_side`` (see :class:`lpmatte.Matter`) travels in the metadata."""
     model = _cpu_fp32(model)
     metadata = {"lpmatte_config": json.dumps(config_to_dict(model.config)),
                 "lpmatte_name": name or model.config.name,
                 "lpmatte_untrained": "true" if untrained else "false",
                 "lpmatte_precision": "fp32", "lpmatte_format": FORMAT_VERSION,
                 "lpmatte_sample_size": f"{sample_size[1]}x{sample_size[0]}"}
+    if lowres_side:
+        metadata["lpmatte_lowres_side"] = str(lowres_side)
     return OnnxGraphs(export_lowres(model, sample_size), export_refiner(model), model.config,
                       metadata)
 
@@ -273,9 +276,10 @@ def read_onnx(path: str | Path) -> OnnxGraphs:
 
 
 def export_onnx(model, path: str | Path, sample_size=(256, 192), int8: bool = False,
-                name: str | None = None, untrained: bool = False) -> OnnxGraphs:
+                name: str | None = None, untrained: bool = False,
+                lowres_side: int | None = None) -> OnnxGraphs:
     """Export ``model`` to ``path`` (fp32, or with int8 low-res matrix products)."""
-    graphs = export_graphs(model, sample_size, name, untrained)
+    graphs = export_graphs(model, sample_size, name, untrained, lowres_side)
     if int8:
         graphs = quantize_int8(graphs)
     save_onnx(graphs, path)

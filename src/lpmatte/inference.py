@@ -97,6 +97,25 @@ class TwoStageOutput:
     patches: torch.Tensor
 
 
+def working_size(height: int, width: int, lowres_side: int | None) -> tuple[int, int] | None:
+    """The (h, w) the first pass runs at when the long side exceeds ``lowres_side``, else None."""
+    if not lowres_side or max(height, width) <= lowres_side:
+        return None
+    scale = lowres_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def run_inference(backend, image: torch.Tensor, coarse_filter=None,
+                  region_mask: torch.Tensor | None = None, clock=NO_CLOCK,
+                  lowres_side: int | None = None) -> TwoStageOutput:
+    """:func:`run_two_stages`, or :func:`run_two_passes` for an image whose long side
+    exceeds ``lowres_side`` (None or 0: always one pass at full resolution, as the paper)."""
+    size = working_size(*image.shape[-2:], lowres_side)
+    if size is None:
+        return run_two_stages(backend, image, coarse_filter, region_mask, clock)
+    return run_two_passes(backend, image, size, coarse_filter, region_mask, clock)
+
+
 def run_two_stages(backend, image: torch.Tensor, coarse_filter=None,
                    region_mask: torch.Tensor | None = None, clock=NO_CLOCK) -> TwoStageOutput:
     """Matte ``image`` (B, 3, H, W) in [0, 1] on ``backend.device`` with ``backend``.
@@ -127,6 +146,64 @@ def run_two_stages(backend, image: torch.Tensor, coarse_filter=None,
     with clock.stage("paste"):
         alpha = paste_regions(upsampled, regions, patches, cell, inplace=True)
     return TwoStageOutput(alpha[..., :height, :width], cropped_scores, regions, patches)
+
+
+def run_two_passes(backend, image: torch.Tensor, size: tuple[int, int], coarse_filter=None,
+                   region_mask: torch.Tensor | None = None, clock=NO_CLOCK) -> TwoStageOutput:
+    """Both stages on ``image`` area-downscaled to ``size``, then the refiner once more at
+    full resolution on the 8x8 cells where the upsampled matte is in transition.
+
+    A model sees people at the scales it was trained on: the low-res network of one trained
+    on small photos fails on a 12-megapixel one. The second pass gives back full-resolution
+    edges; its refiner input is built as in training (the matte averaged onto the 1/8 grid,
+    bilinearly upsampled), its output is pasted into the bilinearly upsampled first-pass
+    matte. ``coarse_filter`` acts in the first pass; ``region_mask`` forces the cells of
+    the second. The trimap is the first pass's, on the full-resolution 1/8 grid.
+    """
+    height, width = image.shape[-2:]
+    rows, cols = grid_size(height, width)
+    with clock.stage("preprocess"):
+        small = F.interpolate(image, size=size, mode="area")
+    first = run_two_stages(backend, small, coarse_filter, None, clock)
+    refiner = backend.config.refiner
+    cell = refiner.region_size
+    with clock.stage("paste"):
+        alpha = F.interpolate(first.alpha, size=(height, width), mode="bilinear",
+                              align_corners=False)
+        base = pad_to_multiple(alpha)
+        padded = pad_to_multiple(image)
+    with clock.stage("selection"):
+        coarse = F.avg_pool2d(base, cell)
+        scores = uncertainty_scores(coarse)
+        cells = transition_cells(base, cell) if region_mask is None else _pad_mask(
+            region_mask, scores)
+        regions = select_regions(scores, (rows, cols), cells, refiner.max_regions)
+        neighbours, valid = find_neighbours(refiner, regions, scores.shape[-2:])
+    clock.count("regions", len(regions))
+    with clock.stage("paste"):
+        upsampled = F.interpolate(coarse, scale_factor=cell, mode="bilinear",
+                                  align_corners=False)
+    with clock.stage("refinement"):
+        patches = _refine(backend, padded, upsampled, regions, neighbours, valid)
+    with clock.stage("paste"):
+        alpha = paste_regions(base, regions, patches, cell, inplace=True)
+    trimap = F.interpolate(first.trimap_scores, size=(rows, cols), mode="nearest")
+    return TwoStageOutput(alpha[..., :height, :width], trimap, regions, patches)
+
+
+def transition_cells(alpha: torch.Tensor, cell: int = 8, margin: float = 0.02) -> torch.Tensor:
+    """(B, 1, H, W) matte, H and W multiples of ``cell`` -> (B, 1, H/cell, W/cell) bool:
+    cells holding a pixel strictly between ``margin`` and 1 - ``margin``."""
+    soft = ((alpha > margin) & (alpha < 1 - margin)).float()
+    return F.max_pool2d(soft, cell) > 0
+
+
+def uncertainty_scores(coarse: torch.Tensor) -> torch.Tensor:
+    """Trimap-like logits (background, unknown, foreground) from a coarse matte: the
+    "unknown" score grows as the value nears 0.5, so ``max_regions`` keeps the most
+    uncertain cells."""
+    unknown = 1 - (2 * coarse - 1).abs()
+    return torch.cat([1 - coarse, unknown, coarse], 1)
 
 
 def _coarse_outputs(image, alpha_logits, trimap_logits, valid_cells, coarse_filter):

@@ -23,7 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from lpmatte.errors import LpmatteError
-from lpmatte.inference import STAGES, StageClock
+from lpmatte.inference import STAGES, StageClock, working_size
 
 SIZES = {"hd": (1792, 1152), "4k": (3456, 2304)}  # (H, W)
 
@@ -62,6 +62,7 @@ class ProfileReport:
     untrained: bool
     threads: int
     hardware: str
+    lowres_side: int | None = None  # two passes above this long side (None: one pass)
     versions: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -85,7 +86,7 @@ class ProfileReport:
 
 def profile(model: str = "lpm", size: tuple[int, int] = SIZES["hd"], images=None,
             device: str = "auto", backend: str = "auto", runs: int = 20,
-            warmup: int = 3) -> ProfileReport:
+            warmup: int = 3, lowres_side="auto") -> ProfileReport:
     """Profile ``model`` (name or path, as :func:`lpmatte.load`) at ``size`` (H, W).
 
     ``images``: a folder of photos resized to ``size``, or None for the synthetic portrait.
@@ -94,7 +95,7 @@ def profile(model: str = "lpm", size: tuple[int, int] = SIZES["hd"], images=None
 
     if runs < 1 or warmup < 0:
         raise LpmatteError("--runs must be at least 1 and --warmup at least 0")
-    matter = lpmatte.load(model, device=device, backend=backend)
+    matter = lpmatte.load(model, device=device, backend=backend, lowres_side=lowres_side)
     inputs = profile_inputs(size, images)
     warm_up(matter, inputs, warmup)
     reset_peak_memory(matter.device)
@@ -127,7 +128,8 @@ class Timings:
 def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
               timings: Timings) -> ProfileReport:
     """The report of ``timings``, with GFLOPs and the peak memory so far."""
-    totals, flops_per = timings.totals, _flop_model(matter.config, size)
+    first_pass = working_size(*size, matter.lowres_side) or size
+    totals, flops_per = timings.totals, _flop_model(matter.config, first_pass)
     return ProfileReport(
         model=matter.name, size=f"{size[1]}x{size[0]}", backend=matter.backend.name,
         device=str(matter.device), e2e_ms_median=_round(np.median(totals)),
@@ -139,7 +141,7 @@ def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
         cpu_ms_median=_round(np.median(timings.cpu)),
         runs=len(totals), inputs=inputs.description, untrained=matter.untrained,
         threads=torch.get_num_threads(), hardware=hardware_name(matter.device),
-        versions=_versions())
+        lowres_side=matter.lowres_side, versions=_versions())
 
 
 def _round(value) -> float:

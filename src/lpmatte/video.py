@@ -211,12 +211,13 @@ def composer(format: str, background: Background | None) -> Callable:
 # --------------------------------------------------------------------------- the pipeline
 
 
-def load_matter(model: str, device: str, backend: str, notice: Callable[[str], None]):
-    """``lpmatte.load(model, device, backend)``, with a notice if the weights carry a warning
-    (untrained, or an early checkpoint)."""
+def load_matter(model: str, device: str, backend: str, notice: Callable[[str], None],
+                lowres_side="auto"):
+    """``lpmatte.load(model, device, backend, lowres_side)``, with a notice if the weights
+    carry a warning (untrained, or an early checkpoint)."""
     from lpmatte.api import load
 
-    matter = load(model, device=device, backend=backend)
+    matter = load(model, device=device, backend=backend, lowres_side=lowres_side)
     if matter.warning:
         notice(f"warning: {matter.warning}")
     return matter
@@ -279,8 +280,9 @@ def _warn(message: str) -> None:
 
 def convert_video(input, output, format: str | None = None, background: str | None = None,
                   matter=None, model: str = "default", device: str = "auto", backend: str = "auto",
-                  start=None, end=None, stabilize: bool = True, progress: bool = True,
-                  audio: bool = True, input_format: str | None = None, queue_size: int = 8,
+                  lowres_side="auto", start=None, end=None, stabilize: bool = True,
+                  progress: bool = True, audio: bool = True, input_format: str | None = None,
+                  queue_size: int = 8,
                   notice: Callable[[str], None] = _warn) -> VideoResult:
     """Matte every frame of ``input`` and write ``output`` in ``format``.
 
@@ -289,7 +291,8 @@ def convert_video(input, output, format: str | None = None, background: str | No
         output: output file, or folder for ``format="png"``; replaced only when the run succeeds.
         format: one of :data:`FORMATS`; None guesses from the suffix (.mov, .webm, no suffix).
         background: for ``composite``: a colour, image file or video file (default white).
-        matter: a loaded :class:`lpmatte.Matter`; if None, ``lpmatte.load(model, device, backend)``.
+        matter: a loaded :class:`lpmatte.Matter`; if None,
+            ``lpmatte.load(model, device, backend, lowres_side)``.
         start, end: seconds (or ``"MM:SS.ms"``) to keep, counted from the first frame.
         stabilize: steady still regions across frames (:class:`TemporalStabilizer`).
         progress: show a progress bar with live end-to-end and model fps on stderr.
@@ -305,7 +308,8 @@ def convert_video(input, output, format: str | None = None, background: str | No
     try:
         if source.is_file and target.path.resolve() == Path(source.name).resolve():
             raise LpmatteError(f"{target.path}: output would overwrite the input")
-        matter = matter if matter is not None else load_matter(model, device, backend, notice)
+        matter = matter if matter is not None else load_matter(model, device, backend, notice,
+                                                               lowres_side)
         stabilizer = TemporalStabilizer() if stabilize else None
         started = time.perf_counter()
         frames, model_seconds = write_output(

@@ -40,7 +40,8 @@ def run(args) -> int:
     options = {"background_dir": args.background_dir} if args.background_dir else {}
     result = benchmark(args.model, args.dataset, args.root, args.split, args.protocol,
                        args.out, args.device, args.max_area, flops=not args.no_flops,
-                       dataset_options=options, backend=args.backend)
+                       dataset_options=options, backend=args.backend,
+                       lowres_side=args.lowres_side)
     mean = result.mean
     print(f"{result.model} on {result.header['dataset']} ({result.protocol} protocol, "
           f"{result.header['images']} images)")

@@ -19,6 +19,22 @@ def add_model_arguments(parser, backend: str = "auto") -> None:
                else f"{backend}: the model's own scores; 'auto' for the fast path")
     parser.add_argument("--backend", default=backend, choices=BACKENDS,
                         help=f"what runs the networks (default {explain})")
+    parser.add_argument("--lowres-side", default="auto", type=parse_lowres_side, metavar="N",
+                        help="images with a longer side run in two passes: the whole model "
+                             "at long side N, then the refiner at full resolution around the "
+                             "outline; 0: one full-resolution pass as the paper (default "
+                             "auto: what the weights ask for)")
+
+
+def parse_lowres_side(text: str):
+    import argparse
+
+    if text == "auto":
+        return text
+    if not text.isdigit() or 0 < int(text) < 16:
+        raise argparse.ArgumentTypeError(f"expected auto, 0 or a number of pixels >= 16, "
+                                         f"got '{text}'")
+    return int(text)
 
 
 def load_matter(args):
@@ -26,7 +42,8 @@ def load_matter(args):
     checkpoint) goes to stderr."""
     import lpmatte
 
-    matter = lpmatte.load(args.model, device=args.device, backend=args.backend)
+    matter = lpmatte.load(args.model, device=args.device, backend=args.backend,
+                          lowres_side=args.lowres_side)
     if matter.warning:
         print(f"lpmatte: warning: {matter.warning}", file=sys.stderr)
     return matter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lpmatte.backends import BACKENDS
+from lpmatte.cli.common import add_model_arguments
 
 EXAMPLES = """\
 examples:
@@ -24,14 +24,11 @@ def register(subparsers) -> None:
                     "whose boundary cells are refined, so untrained models refine a realistic "
                     "number of regions.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="default", metavar="NAME|PATH",
-                        help="registered name, weights file or .onnx export")
+    add_model_arguments(parser)
     parser.add_argument("--size", default="hd", metavar="hd|4k|WxH",
                         help="hd = 1152x1792, 4k = 2304x3456 (W x H), or any WxH")
     parser.add_argument("--images", default=None, metavar="DIR",
                         help="profile on these photos (resized to --size) instead")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     parser.add_argument("--threads", type=int, default=None,
@@ -48,6 +45,6 @@ def run(args) -> int:
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     report = profile(args.model, parse_size(args.size), args.images, args.device, args.backend,
-                     args.runs, args.warmup)
+                     args.runs, args.warmup, args.lowres_side)
     print(json.dumps(report.as_dict()) if args.json else report.table())
     return 0

@@ -1,0 +1,114 @@
+"""Large images in two passes: the whole model at a working size, then full-resolution
+refinement around the outline (lpmatte.inference.run_two_passes, Matter.lowres_side)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import lpmatte
+from lpmatte.checkpoint import save_safetensors
+from lpmatte.cli import main
+from lpmatte.errors import LpmatteError
+from lpmatte.inference import run_inference, transition_cells, working_size
+from lpmatte.model import LightweightPortraitMatting
+from lpmatte.registry import create_config
+
+
+class DiskBackend:
+    """Low-res network: a hard disk of fixed relative size (alpha logits +-8, trimap
+    foreground inside, background outside, no unknown); refiner: returns 0.25 everywhere.
+    Records the sizes the low-res network was called with."""
+
+    def __init__(self):
+        self.config = create_config("lpm-s")
+        self.lowres_sizes = []
+
+    def lowres(self, padded):
+        h, w = padded.shape[-2:]
+        self.lowres_sizes.append((h, w))
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, h // 8), torch.linspace(-1, 1, w // 8),
+                                indexing="ij")
+        inside = ((yy ** 2 + xx ** 2) < 0.5)[None, None].float()
+        trimap = torch.cat([1 - inside, torch.zeros_like(inside), inside], 1) * 10
+        return (inside * 16 - 8), trimap
+
+    def refine(self, crops, regions, neighbours, valid):
+        return torch.full((len(crops), 1, 8, 8), 0.25)
+
+
+def test_working_size_keeps_the_aspect_and_skips_small_images():
+    assert working_size(300, 200, None) is None
+    assert working_size(300, 200, 300) is None
+    assert working_size(1200, 800, 300) == (300, 200)
+    assert working_size(1000, 333, 500) == (500, 166)
+
+
+def test_small_images_take_the_one_pass_path():
+    backend = DiskBackend()
+    image = torch.rand(1, 3, 96, 64)
+    one = run_inference(backend, image)
+    two = run_inference(backend, image, lowres_side=96)
+    assert torch.equal(one.alpha, two.alpha)
+    assert backend.lowres_sizes == [(96, 64), (96, 64)]
+
+
+def test_large_images_run_small_then_refine_the_outline_at_full_size():
+    backend = DiskBackend()
+    image = torch.rand(1, 3, 400, 300)
+    output = run_inference(backend, image, lowres_side=100)
+    assert backend.lowres_sizes == [(112, 80)]  # 100x75 padded to multiples of 16
+    assert output.alpha.shape == (1, 1, 400, 300)
+    assert output.trimap_scores.shape == (1, 3, 50, 38)
+    # the second pass refines exactly the full-size cells where the matte is in transition
+    first = F.interpolate(image, size=(100, 75), mode="area")
+    first_alpha = run_inference(DiskBackend(), first).alpha
+    upsampled = F.interpolate(first_alpha, size=(400, 300), mode="bilinear", align_corners=False)
+    padded = F.pad(upsampled, (0, 4, 0, 0), mode="replicate")
+    expected = transition_cells(padded)[0, 0, :50, :38].nonzero()
+    assert torch.equal(output.regions[:, 1:], expected)
+    refined = torch.zeros(50, 38, dtype=torch.bool)
+    refined[expected[:, 0], expected[:, 1]] = True
+    cells = refined.repeat_interleave(8, 0).repeat_interleave(8, 1)[:400, :300]
+    assert (output.alpha[0, 0][cells] == 0.25).all()
+    assert torch.equal(output.alpha[0, 0][~cells], upsampled[0, 0][~cells])
+    assert 0 < len(expected) < 50 * 38 / 2  # a band around the outline, not everything
+
+
+def test_region_mask_forces_the_second_pass_cells():
+    mask = torch.zeros(1, 1, 50, 38, dtype=torch.bool)
+    mask[0, 0, 3, 4] = True
+    output = run_inference(DiskBackend(), torch.rand(1, 3, 400, 300), region_mask=mask,
+                           lowres_side=100)
+    assert output.regions.tolist() == [[0, 3, 4]]
+
+
+def test_matter_option_metadata_and_errors(tmp_path, portrait):
+    torch.manual_seed(0)
+    model = LightweightPortraitMatting(create_config("lpm-s"))
+    path = tmp_path / "w.safetensors"
+    save_safetensors(path, model, model.config, untrained="false", lowres_side="64")
+    assert lpmatte.load(path, device="cpu", backend="eager-fp32").lowres_side == 64
+    assert lpmatte.load(path, device="cpu", backend="eager-fp32", lowres_side=0).lowres_side is None
+    assert lpmatte.load("lpm-s", device="cpu").lowres_side is None  # the paper: one pass
+    with pytest.raises(LpmatteError, match="lowres_side"):
+        lpmatte.load("lpm-s", device="cpu", lowres_side=8)
+    matter = lpmatte.load(path, device="cpu", backend="eager-fp32")
+    alpha = matter.predict(portrait(150, 100))
+    assert alpha.shape == (150, 100) and 0 <= alpha.min() and alpha.max() <= 1
+    native = lpmatte.load(path, device="cpu", backend="eager-fp32", lowres_side=0)
+    image = portrait(320, 240)
+    assert matter.cost(image).flops["lowres"] < native.cost(image).flops["lowres"] / 2
+
+
+def test_cli_lowres_side_option(tmp_path, portrait, capsys):
+    from PIL import Image
+
+    Image.fromarray(portrait(120, 90)).save(tmp_path / "p.png")
+    args = ["matte", str(tmp_path / "p.png"), "-o", str(tmp_path / "out"), "--model", "lpm-s",
+            "--backend", "eager-fp32", "--quiet"]
+    assert main([*args, "--lowres-side", "64"]) == 0
+    assert np.asarray(Image.open(tmp_path / "out" / "p.png")).shape == (120, 90)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--lowres-side", "eight"])
+    assert exit_info.value.code == 2 and "--lowres-side" in capsys.readouterr().err
