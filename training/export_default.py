@@ -1,10 +1,11 @@
 """Write a training checkpoint as the shipped default weights (fp16 safetensors).
 
     python training/export_default.py /work/runs/default-lpm-s/last.pt \
-        src/lpmatte/weights/default.safetensors [--warning "early training checkpoint ..."]
+        src/lpmatte/weights/default.safetensors [--lowres-side 400] [--warning "..."]
 
-The model config, the training step and an optional warning (shown by the CLI on every
-use) travel in the safetensors header; MODEL_CARD.md says where the checkpoint stands.
+The model config, the training step, the two-pass threshold (``lowres_side``: long side of
+the first pass for larger images, see lpmatte.Matter) and an optional warning (shown by the
+CLI on every use) travel in the safetensors header; MODEL_CARD.md says where the checkpoint stands.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ def main() -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("out")
     parser.add_argument("--warning", default=None)
+    parser.add_argument("--lowres-side", type=int, default=None)
     args = parser.parse_args()
-    export_weights(args.checkpoint, args.out, **({"warning": args.warning} if args.warning else {}))
+    extra = {"warning": args.warning, "lowres_side": args.lowres_side}
+    export_weights(args.checkpoint, args.out,
+                   **{key: str(value) for key, value in extra.items() if value})
     exported = load_checkpoint(args.out)
     print(f"{args.out}: {exported.config.name}, step {exported.metadata.get('step', '?')}")
 
