@@ -75,9 +75,10 @@ def build_view(set_name: str, stems: list[str], shared: Path, soft: Path, out: P
     return view
 
 
-def run_model(model: str, view: Path, out: Path, device: str) -> Path:
+def run_model(model: str, view: Path, out: Path, device: str, lowres_side) -> Path:
     result = benchmark(model=model, dataset="folder", root=view, protocol="p3m",
-                       out_dir=out / "model", device=device, flops=False)
+                       out_dir=out / "model", device=device, flops=False,
+                       lowres_side=lowres_side)
     print(f"  lpmatte benchmark CSV: {result.csv_path}", file=sys.stderr)
     return result.pred_dir
 
@@ -129,6 +130,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("validation"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-mediapipe", action="store_true")
+    parser.add_argument("--lowres-side", default="auto",
+                        type=lambda text: text if text == "auto" else int(text),
+                        help="two-pass threshold (lpmatte.load); default: the weights'")
     args = parser.parse_args()
     table = {}
     for set_name in SETS:
@@ -137,7 +141,7 @@ def main() -> None:
         out = args.out / set_name
         view = build_view(set_name, stems, args.shared, args.soft, args.out)
         table[set_name] = {f"lpmatte {args.model}": score_folder(
-            run_model(args.model, view, out, args.device), view)}
+            run_model(args.model, view, out, args.device, args.lowres_side), view)}
         masks = None if args.no_mediapipe else run_mediapipe(view, out)
         if masks is not None:
             table[set_name]["MediaPipe selfie (general)"] = score_folder(masks, view)
