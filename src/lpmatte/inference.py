@@ -132,20 +132,33 @@ def run_two_stages(backend, image: torch.Tensor, coarse_filter=None,
     with clock.stage("selection"):
         coarse_alpha, scores, cropped_scores = _coarse_outputs(
             image, alpha_logits, trimap_logits, (rows, cols), coarse_filter)
-        refiner = backend.config.refiner
-        regions = select_regions(scores, (rows, cols), _pad_mask(region_mask, scores),
-                                 refiner.max_regions)
+    alpha, regions, patches = refine_cells(backend, padded, coarse_alpha, scores,
+                                           _pad_mask(region_mask, scores), (rows, cols), clock)
+    return TwoStageOutput(alpha[..., :height, :width], cropped_scores, regions, patches)
+
+
+def refine_cells(backend, padded: torch.Tensor, coarse: torch.Tensor, scores: torch.Tensor,
+                 cells: torch.Tensor | None, valid_cells: tuple[int, int], clock=NO_CLOCK,
+                 base: torch.Tensor | None = None):
+    """The second stage: refine ``cells`` (None: predicted unknown in ``scores``) from
+    crops of ``padded`` and of ``coarse`` (1/8 grid) upsampled bilinearly, and paste the
+    patches into ``base`` (None: that upsampled coarse alpha). Returns the padded alpha,
+    the regions and their patches."""
+    refiner = backend.config.refiner
+    cell = refiner.region_size
+    with clock.stage("selection"):
+        regions = select_regions(scores, valid_cells, cells, refiner.max_regions)
         neighbours, valid = find_neighbours(refiner, regions, scores.shape[-2:])
     clock.count("regions", len(regions))
-    cell = refiner.region_size
     with clock.stage("paste"):
-        upsampled = F.interpolate(coarse_alpha, scale_factor=cell, mode="bilinear",
+        upsampled = F.interpolate(coarse, scale_factor=cell, mode="bilinear",
                                   align_corners=False)
     with clock.stage("refinement"):
         patches = _refine(backend, padded, upsampled, regions, neighbours, valid)
     with clock.stage("paste"):
-        alpha = paste_regions(upsampled, regions, patches, cell, inplace=True)
-    return TwoStageOutput(alpha[..., :height, :width], cropped_scores, regions, patches)
+        alpha = paste_regions(upsampled if base is None else base, regions, patches, cell,
+                              inplace=True)
+    return alpha, regions, patches
 
 
 def run_two_passes(backend, image: torch.Tensor, size: tuple[int, int], coarse_filter=None,
@@ -165,8 +178,7 @@ def run_two_passes(backend, image: torch.Tensor, size: tuple[int, int], coarse_f
     with clock.stage("preprocess"):
         small = F.interpolate(image, size=size, mode="area")
     first = run_two_stages(backend, small, coarse_filter, None, clock)
-    refiner = backend.config.refiner
-    cell = refiner.region_size
+    cell = backend.config.refiner.region_size
     with clock.stage("paste"):
         alpha = F.interpolate(first.alpha, size=(height, width), mode="bilinear",
                               align_corners=False)
@@ -177,16 +189,8 @@ def run_two_passes(backend, image: torch.Tensor, size: tuple[int, int], coarse_f
         scores = uncertainty_scores(coarse)
         cells = transition_cells(base, cell) if region_mask is None else _pad_mask(
             region_mask, scores)
-        regions = select_regions(scores, (rows, cols), cells, refiner.max_regions)
-        neighbours, valid = find_neighbours(refiner, regions, scores.shape[-2:])
-    clock.count("regions", len(regions))
-    with clock.stage("paste"):
-        upsampled = F.interpolate(coarse, scale_factor=cell, mode="bilinear",
-                                  align_corners=False)
-    with clock.stage("refinement"):
-        patches = _refine(backend, padded, upsampled, regions, neighbours, valid)
-    with clock.stage("paste"):
-        alpha = paste_regions(base, regions, patches, cell, inplace=True)
+    alpha, regions, patches = refine_cells(backend, padded, coarse, scores, cells,
+                                           (rows, cols), clock, base)
     trimap = F.interpolate(first.trimap_scores, size=(rows, cols), mode="nearest")
     return TwoStageOutput(alpha[..., :height, :width], trimap, regions, patches)
 
