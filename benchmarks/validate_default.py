@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from lpmatte.benchmark import benchmark
+from lpmatte.cli.common import parse_lowres_side
 from lpmatte.image_io import load_alpha, load_rgb, save_png, to_uint8
 from lpmatte.metrics import compute_metrics, mad
 
@@ -130,8 +131,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("validation"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-mediapipe", action="store_true")
-    parser.add_argument("--lowres-side", default="auto",
-                        type=lambda text: text if text == "auto" else int(text),
+    parser.add_argument("--lowres-side", default="auto", type=parse_lowres_side,
                         help="two-pass threshold (lpmatte.load); default: the weights'")
     args = parser.parse_args()
     table = {}

@@ -168,11 +168,12 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     """
     matter = _load(name_or_path, resolve_device(device), backend, refiner_options)
     if lowres_side != "auto":
-        matter.lowres_side = _check_lowres_side(lowres_side)
+        matter.lowres_side = check_lowres_side(lowres_side)
     return matter
 
 
-def _check_lowres_side(value) -> int | None:
+def check_lowres_side(value) -> int | None:
+    """A valid ``lowres_side``: None (0 or None given) or a whole number of pixels >= 16."""
     if value is None or value == 0:
         return None
     if not isinstance(value, int) or value < 16:
@@ -239,6 +240,6 @@ def _stored_side(text: str | None, path: Path) -> int | None:
     if not text:
         return None
     try:
-        return _check_lowres_side(int(text))
+        return check_lowres_side(int(text))
     except (ValueError, LpmatteError):
         raise LpmatteError(f"{path}: bad lowres_side '{text}' in its metadata") from None

@@ -83,10 +83,11 @@ class CheckpointFiles:
             old.unlink(missing_ok=True)
 
 
-def read_training_checkpoint(path: Path) -> dict:
-    """A trainer checkpoint as saved (weights_only), with a one-line error if unusable."""
+def read_training_checkpoint(path: Path, mmap: bool = False) -> dict:
+    """A trainer checkpoint as saved (weights_only), with a one-line error if unusable;
+    ``mmap`` maps the tensors instead of reading them (for a look at the small entries)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # truncated or foreign files raise many types
         raise LpmatteError(f"{path}: not a readable training checkpoint ({error})") from None
     needed = {"model", "config", "optimizer", "scheduler", "step"}

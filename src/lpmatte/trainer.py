@@ -293,6 +293,11 @@ def as_float32(output: MattingOutput) -> MattingOutput:
 INVOCATION_FIELDS = frozenset({"train_dir", "resume", "init_weights", "progress"})
 
 
+def no_run_to_resume(train_dir) -> LpmatteError:
+    return LpmatteError(f"{train_dir}: no checkpoint to resume (no last.pt); "
+                        "drop --resume to start a new run there")
+
+
 def resume_config(train_dir: str | Path, **given) -> TrainConfig:
     """The config ``--resume`` trains with: the recipe stored in ``train_dir/last.pt``
     (crop, batch, optimizer, schedule, data, ...) with the ``given`` fields replacing it.
@@ -300,11 +305,11 @@ def resume_config(train_dir: str | Path, **given) -> TrainConfig:
     Without this, options left off the resuming command would silently fall back to
     their defaults (e.g. crop 896, batch 8) in the middle of a run.
     """
-    last = Path(train_dir) / "last.pt"
+    last = CheckpointFiles(Path(train_dir)).last
     if not last.is_file():
-        raise LpmatteError(f"{train_dir}: no checkpoint to resume (no last.pt); "
-                           "drop --resume to start a new run there")
-    stored = read_training_checkpoint(last).get("train_config", {})
+        raise no_run_to_resume(train_dir)
+    # memory-mapped: only the small recipe is read here, the Trainer loads the rest
+    stored = read_training_checkpoint(last, mmap=True).get("train_config", {})
     names = {field.name for field in dataclasses.fields(TrainConfig)} - INVOCATION_FIELDS
     values = {name: tuple(value) if isinstance(value, list) else value
               for name, value in stored.items() if name in names}
@@ -398,8 +403,7 @@ class Trainer:
         last = self.files.last
         if self.config.resume:
             if not last.is_file():
-                raise LpmatteError(f"{self.train_dir}: no checkpoint to resume (no last.pt); "
-                                   "drop --resume to start a new run there")
+                raise no_run_to_resume(self.train_dir)
             return read_training_checkpoint(last)
         if last.is_file():
             raise LpmatteError(f"{self.train_dir}: already holds a run (last.pt); pass --resume "

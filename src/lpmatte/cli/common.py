@@ -27,14 +27,19 @@ def add_model_arguments(parser, backend: str = "auto") -> None:
 
 
 def parse_lowres_side(text: str):
+    """``auto``, or what :func:`lpmatte.api.check_lowres_side` accepts (0 -> None)."""
     import argparse
+
+    from lpmatte.api import check_lowres_side
+    from lpmatte.errors import LpmatteError
 
     if text == "auto":
         return text
-    if not text.isdigit() or 0 < int(text) < 16:
+    try:
+        return check_lowres_side(int(text) if text.isdigit() else text)
+    except LpmatteError:
         raise argparse.ArgumentTypeError(f"expected auto, 0 or a number of pixels >= 16, "
-                                         f"got '{text}'")
-    return int(text)
+                                         f"got '{text}'") from None
 
 
 def load_matter(args):
