@@ -1,11 +1,11 @@
-"""The model card's failure pictures: the worst held-out ccp-people images of a validation run.
+"""Failure pictures for a local look: the worst held-out ccp-people images of a validation run.
 
     python benchmarks/validate_default.py --soft /work/data/soft --out /work/runs/val_default
-    python scripts/make_failure_gallery.py /work/runs/val_default docs/failure_cases.jpg
+    python scripts/make_failure_gallery.py /work/runs/val_default /tmp/failure_cases.jpg
 
 Rows: photo | target | lpmatte | MediaPipe, for the ``--count`` images with the highest
-lpmatte MAD. Only ccp-people (Apache-2.0) photos are drawn: the Flickr portraits are for
-research use only and are not redistributed in this repository.
+lpmatte MAD. The picture holds dataset photos: write it outside the repository (no dataset
+image is committed here).
 """
 
 from __future__ import annotations
