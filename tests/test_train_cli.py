@@ -20,6 +20,7 @@ from lpmatte.train_data import (
     parse_data_spec,
     split_validation,
 )
+from lpmatte.trainer import milestone_steps
 
 
 def save(path: Path, array: np.ndarray) -> None:
@@ -240,3 +241,8 @@ def test_resume_keeps_the_runs_options_unless_given_again(tmp_path, sixteen):
     longer = build_config(parser.parse_args(["train", "--train-dir", str(run), "--resume",
                                              "--steps", "9", "--crop", "32"]))
     assert (longer.steps, longer.crop, longer.batch_size) == (9, 32, 2)
+    # fractional milestones are pinned to the first run's steps: a longer run keeps them
+    assert milestone_steps(longer.lr_milestones, longer.steps) == milestone_steps((0.3, 0.6), 2)
+    dropped = build_config(parser.parse_args(["train", "--train-dir", str(run), "--resume",
+                                              "--lr-milestones", "0.5", "--steps", "8"]))
+    assert milestone_steps(dropped.lr_milestones, dropped.steps) == (4,)

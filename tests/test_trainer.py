@@ -93,6 +93,20 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, fold
             assert torch.equal(other, value), name
 
 
+def test_resume_takes_a_new_schedule(tmp_path, folder):
+    first = Trainer(tiny_config(tmp_path / "run", folder, lr=1e-3, lr_milestones=(100,)))
+    first.fit(stop_after=3)
+    same = Trainer(tiny_config(tmp_path / "run", folder, lr=1e-3, lr_milestones=(100,),
+                               resume=True))
+    assert same.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    dropped = Trainer(tiny_config(tmp_path / "run", folder, lr=1e-3, lr_milestones=(2,),
+                                  weight_decay=0.05, resume=True))
+    group = dropped.optimizer.param_groups[0]
+    assert (group["lr"], group["weight_decay"]) == (pytest.approx(1e-4), 0.05)
+    dropped.fit(stop_after=4)
+    assert dropped.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
 def load_eager(path):
     """The weights as a Matter on plain PyTorch (no ONNX export at load: faster tests)."""
     return lpmatte.load(str(path), device="cpu", backend="eager-fp32")

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Prepare the data of the shipped default model and train it; run again to resume.
 #
-#   training/train_default.sh            (RUN=/work/runs/default-lpm-s DATA=/work/data)
+#   training/train_default.sh [lpmatte train options]   (RUN=/work/runs/default-lpm-s DATA=/work/data)
+#
+# Options given replace the recipe, also on resume (e.g. --lr-milestones 11500,30000 to
+# drop the lr of a plateaued run; the new schedule is stored and kept by later resumes).
 #
 # Steps: Debian wallpapers -> $DATA/bg; soft alpha from the binary masks of ../shared/data
 # -> $DATA/soft/<set> (resumable, skips done files); then `lpmatte train` with the held-out
@@ -30,4 +33,4 @@ recipe=(--model-version lpm-s --crop 320 --batch-size 4
         --checkpoint-every 250 --keep-last 3 --log-every 25 --image-every 500)
 # a resumed run keeps the recipe stored in its checkpoint
 [[ -f $RUN/last.pt ]] && recipe=(--resume)
-exec lpmatte train "${recipe[@]}" --train-dir "$RUN" --steps "$STEPS"
+exec lpmatte train "${recipe[@]}" --train-dir "$RUN" --steps "$STEPS" "$@"

@@ -5,8 +5,9 @@ refining the cells predicted "unknown" *or* unknown in the ground-truth trimap (
 refiner learns from the start), :class:`lpmatte.losses.MattingLoss`, Adam with the paper's
 schedule (lr 1e-4, x0.1 at 30% and 60% of the steps: 120k and 240k of 400k), gradient
 clipping. Everything random derives from ``(seed, step)``, so a resumed run takes the same
-batches and drop-path masks as an uninterrupted one (a resume may raise ``steps``; the lr
-milestones stay those of the first run).
+batches and drop-path masks as an uninterrupted one. A resume may raise ``steps`` (the lr
+milestones stay where the first run put them) or change the schedule (``lr``,
+``lr_milestones``, ``lr_gamma``, ``weight_decay``), e.g. to drop the lr of a plateaued run.
 
 ``train_dir`` holds::
 
@@ -201,12 +202,17 @@ def step_seed(seed: int, step: int, rank: int = 0) -> int:
 # --- the learning-rate schedule --------------------------------------------------------------
 
 def milestone_steps(milestones, steps: int) -> tuple[int, ...]:
-    """Fractions (<= 1) of ``steps`` or step numbers -> sorted step numbers.
+    """Fractions (floats <= 1) of ``steps`` or step numbers -> sorted step numbers.
 
     >>> milestone_steps((0.3, 0.6), 400_000)
     (120000, 240000)
     """
-    return tuple(sorted(round(m * steps) if m <= 1 else int(m) for m in milestones))
+    return tuple(sorted(round(m * steps) if _is_fraction(m) else int(m) for m in milestones))
+
+
+def _is_fraction(milestone) -> bool:
+    # ints are step numbers, even 1 (a resume pins fractions to ints)
+    return not isinstance(milestone, int) and milestone <= 1
 
 
 class StepSchedule:
@@ -219,6 +225,11 @@ class StepSchedule:
     def __call__(self, step: int) -> float:
         factor = self.gamma ** sum(step >= m for m in self.milestones)
         return factor * min(1.0, (step + 1) / self.warmup) if self.warmup else factor
+
+
+def step_schedule(config: TrainConfig) -> StepSchedule:
+    return StepSchedule(milestone_steps(config.lr_milestones, config.steps), config.lr_gamma,
+                        config.warmup_steps)
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -313,6 +324,10 @@ def resume_config(train_dir: str | Path, **given) -> TrainConfig:
     names = {field.name for field in dataclasses.fields(TrainConfig)} - INVOCATION_FIELDS
     values = {name: tuple(value) if isinstance(value, list) else value
               for name, value in stored.items() if name in names}
+    if "lr_milestones" in values and "lr_milestones" not in given:
+        # pinned to step numbers, so that a larger --steps does not move them
+        values["lr_milestones"] = tuple(int(m) for m in milestone_steps(
+            values["lr_milestones"], values.get("steps", TrainConfig.steps)))
     values.update(given)
     values.update(train_dir=str(train_dir), resume=True)
     return TrainConfig(**values)
@@ -387,9 +402,7 @@ class Trainer:
         self.train_spec, self.val_spec = self._split_data()
         self.model = self._build_model(resumed).to(self.device).train()
         self.optimizer = build_optimizer(self.model, config)
-        schedule = StepSchedule(milestone_steps(config.lr_milestones, config.steps),
-                                config.lr_gamma, config.warmup_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, step_schedule(config))
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
         self.loss_fn = self._build_loss()
         self.step, self.best_metric = 0, math.inf
@@ -448,6 +461,19 @@ class Trainer:
         self.best_metric = float(state.get("best_metric", math.inf))
         if "rng" in state:
             restore_rng_state(state["rng"])
+        self._apply_schedule()
+
+    def _apply_schedule(self) -> None:
+        """The config's lr, weight decay and milestones over the restored ones: equal on a
+        plain resume, the new values when the resuming command gives them."""
+        config, scheduler = self.config, self.scheduler
+        scheduler.lr_lambdas[0] = step_schedule(config)
+        scheduler.base_lrs = [config.lr] * len(self.optimizer.param_groups)
+        factor = scheduler.lr_lambdas[0](scheduler.last_epoch)
+        for group in self.optimizer.param_groups:
+            group.update(lr=config.lr * factor, initial_lr=config.lr,
+                         weight_decay=config.weight_decay)
+        scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _split_data(self):
         from lpmatte.train_data import (

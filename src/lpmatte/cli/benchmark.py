@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lpmatte.benchmark import COST_COLUMNS, DEFAULT_MAX_AREA, HD_AREA, benchmark
-from lpmatte.cli.common import add_model_arguments
+from lpmatte.cli.common import add_command, add_model_arguments
 from lpmatte.evaluation import format_table
 from lpmatte.metrics import PROTOCOLS
 
@@ -16,8 +16,8 @@ photomatte85 capped at the HD area ({HD_AREA} px), alpha upscaled back for scori
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("benchmark", help="score a model on a benchmark dataset",
-                                   description=DESCRIPTION)
+    parser = add_command(subparsers, "benchmark", "score a model on a benchmark dataset",
+                         DESCRIPTION)
     parser.add_argument("--dataset", required=True, choices=tuple(DEFAULT_MAX_AREA))
     parser.add_argument("--root", required=True, metavar="DIR", help="the dataset's folder")
     parser.add_argument("--split", help="P3M-500-P (default for p3m) or P3M-500-NP; "

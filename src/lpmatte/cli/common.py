@@ -7,6 +7,15 @@ import sys
 DEVICE_HELP = "auto (default: CUDA when available), cpu, cuda, cuda:1, ..."
 
 
+def add_command(subparsers, name: str, help: str, description: str | None = None,
+                examples: str | None = None):
+    """A subcommand whose ``examples`` epilog keeps its line breaks."""
+    import argparse
+
+    return subparsers.add_parser(name, help=help, description=description, epilog=examples,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_model_arguments(parser, backend: str = "auto") -> None:
     """--model, --device and --backend (default ``backend``)."""
     from lpmatte.backends import BACKENDS

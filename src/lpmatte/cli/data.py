@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from lpmatte.cli.common import add_command
 from lpmatte.errors import LpmatteError
 
 EXAMPLES = """\
@@ -15,11 +16,8 @@ examples:
 
 
 def register(subparsers) -> None:
-    import argparse
 
-    parser = subparsers.add_parser(
-        "data", help="prepare training data", epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "data", "prepare training data", examples=EXAMPLES)
     commands = parser.add_subparsers(dest="data_command", metavar="STEP")
     parser.set_defaults(func=lambda args: _missing_step(parser))
 

@@ -7,6 +7,7 @@ import sys
 from datetime import datetime, timezone
 
 from lpmatte import __version__
+from lpmatte.cli.common import add_command
 from lpmatte.datasets.files import describe_missing
 from lpmatte.evaluation import evaluate_folders, format_table, write_csv
 from lpmatte.metrics import PROTOCOLS
@@ -20,9 +21,8 @@ Conn are in thousands; MSE and MAD are plain means over alphas in [0, 1]."""
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "evaluate", help="score predicted alpha mattes against ground truth",
-        description=DESCRIPTION)
+    parser = add_command(subparsers, "evaluate",
+                         "score predicted alpha mattes against ground truth", DESCRIPTION)
     parser.add_argument("--pred", required=True, metavar="DIR", help="predicted alpha mattes")
     parser.add_argument("--gt", required=True, metavar="DIR", help="ground-truth alpha mattes")
     parser.add_argument("--trimap", metavar="DIR", help="trimaps 0/128/255 (for the -T metrics)")

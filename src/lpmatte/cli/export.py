@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from lpmatte.cli.common import add_command
 
 EXAMPLES = """\
 examples:
@@ -14,13 +15,12 @@ examples:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "export", help="export the model to ONNX", epilog=EXAMPLES,
+    parser = add_command(
+        subparsers, "export", "export the model to ONNX", examples=EXAMPLES,
         description="Write the low-res network and the refiner as two graphs in one .onnx file "
                     "(weights and model config inside). Region selection and the neighbour "
                     "search run outside the graphs. The graphs accept any image size; --size "
-                    "is the size they are traced and checked at.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "is the size they are traced and checked at.")
     parser.add_argument("format", choices=("onnx",), help="export format")
     parser.add_argument("--model", default="default", metavar="NAME|PATH",
                         help="registered model name or weights file")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from lpmatte.batch import FORMATS, matte_files
-from lpmatte.cli.common import add_model_arguments, load_matter
+from lpmatte.cli.common import add_command, add_model_arguments, load_matter
 from lpmatte.compose import parse_background
 
 EXAMPLES = """\
@@ -18,10 +18,9 @@ examples:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "matte", help="matte images (files, folders, globs)", epilog=EXAMPLES,
-        description="Predict the alpha matte of each input image and write OUTDIR/<stem>.png.",
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    parser = add_command(
+        subparsers, "matte", "matte images (files, folders, globs)", examples=EXAMPLES,
+        description="Predict the alpha matte of each input image and write OUTDIR/<stem>.png.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     parser.add_argument("--format", choices=FORMATS, default="alpha",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from lpmatte.cli.common import add_model_arguments
+from lpmatte.cli.common import add_command, add_model_arguments
 
 EXAMPLES = """\
 examples:
@@ -16,14 +15,13 @@ examples:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "profile", help="measure latency, FPS, GFLOPs and memory", epilog=EXAMPLES,
+    parser = add_command(
+        subparsers, "profile", "measure latency, FPS, GFLOPs and memory", examples=EXAMPLES,
         description="Time end-to-end matting after warm-up, split into stages (pre-processing, "
                     "low-res network, region selection + neighbour search, refinement, paste, "
                     "post-processing). Without --images the input is a synthetic portrait "
                     "whose boundary cells are refined, so untrained models refine a realistic "
-                    "number of regions.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "number of regions.")
     add_model_arguments(parser)
     parser.add_argument("--size", default="hd", metavar="hd|4k|WxH",
                         help="hd = 1152x1792, 4k = 2304x3456 (W x H), or any WxH")

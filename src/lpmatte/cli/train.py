@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from lpmatte.cli.common import add_command
 from lpmatte.errors import LpmatteError
 
 EXAMPLES = """\
@@ -29,12 +30,11 @@ A train dir that already holds a run needs --resume; --resume without one is an 
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train", help="train a model on matting data", epilog=EXAMPLES,
+    parser = add_command(
+        subparsers, "train", "train a model on matting data", examples=EXAMPLES,
         description="Train both stages end to end with the paper's recipe (Adam 1e-4, "
                     "x0.1 at 30% and 60% of the steps); checkpoints, TensorBoard logs and "
-                    "exact resume in --train-dir.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "exact resume in --train-dir.")
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--model-version", default=None, metavar="NAME",
                            help="registered model to train (lpm, lpm-s, ...); required for a "

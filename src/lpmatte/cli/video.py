@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-from lpmatte.cli.common import add_model_arguments
+from lpmatte.cli.common import add_command, add_model_arguments
 from lpmatte.video import FORMATS, convert_video
 
 EXAMPLES = """\
@@ -34,10 +32,10 @@ system FFmpeg has it). Give --end, or stop with Ctrl-C (the output is then disca
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "video", help="matte a video (ProRes/WebM with alpha, PNG frames, composites)",
+    parser = add_command(
+        subparsers, "video", "matte a video (ProRes/WebM with alpha, PNG frames, composites)",
         description="Matte every frame of a video with temporal stabilisation.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        examples=EXAMPLES)
     parser.add_argument("input", help="video file, stream URL, or device (with --input-format)")
     parser.add_argument("-o", "--output", required=True,
                         help="output file, or folder for --format png")
