@@ -12,6 +12,7 @@ from lpmatte.losses import (
     LossWeights,
     MattingLoss,
     alpha_charbonnier,
+    binomial_blur,
     class_weights,
     composition_loss,
     downsample_alpha,
@@ -117,6 +118,14 @@ def test_laplacian_pyramid_reconstructs_and_loss_sees_edges():
     assert laplacian_loss(target.alpha, target.alpha) == 0
     blurred = F.avg_pool2d(target.alpha, 5, 1, 2)
     assert laplacian_loss(blurred, target.alpha) > 0.01
+
+
+def test_binomial_blur_is_the_5x5_binomial_convolution():
+    x = torch.rand(2, 3, 17, 30)
+    taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+    kernel = (taps[:, None] * taps[None, :]).expand(3, 1, 5, 5)
+    expected = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel, groups=3)
+    torch.testing.assert_close(binomial_blur(x), expected, atol=1e-6, rtol=0)
 
 
 def test_composition_loss_is_minimal_for_the_true_alpha():
