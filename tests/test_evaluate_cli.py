@@ -82,6 +82,18 @@ def test_table_and_csv(tmp_path, capsys):
     assert rows["mean"]["SAD"] == pytest.approx(np.mean([rows[f"img{i}"]["SAD"] for i in range(3)]))
 
 
+@pytest.mark.parametrize("where", ["folder", "file/below"])
+def test_csv_onto_a_folder_or_below_a_file_is_a_one_line_error(tmp_path, capsys, where):
+    synthetic_folders(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("keep")
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
+                 "--csv", str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (tmp_path / "file").read_text() == "keep" and not list((tmp_path / "folder").iterdir())
+
+
 def test_without_trimaps_only_whole_image_metrics(tmp_path, capsys):
     synthetic_folders(tmp_path)
     report = run_json(capsys, "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),

@@ -71,6 +71,10 @@ def test_never_overwrites_an_input(tmp_path, portrait, capsys):
     code, _, err = _run([str(tmp_path / "a.png"), "-o", str(tmp_path), "--model", "lpm-s"], capsys)
     assert code == 1 and "overwrite" in err
     assert (tmp_path / "a.png").read_bytes() == before
+    code, _, err = _run([str(tmp_path / "a.png"), "-o", str(tmp_path / "a.png"),
+                         "--model", "lpm-s"], capsys)
+    assert code == 2 and "must be a folder" in err and "Traceback" not in err
+    assert (tmp_path / "a.png").read_bytes() == before
 
 
 @pytest.mark.parametrize("args,message", [

@@ -161,6 +161,9 @@ def test_resume_and_fresh_run_guards(tmp_path, folder, finished_run):
         Trainer(tiny_config(finished_run, folder, steps=1))
     with pytest.raises(LpmatteError, match="not --model-version 'lpm'"):
         Trainer(tiny_config(finished_run, folder, model_version="lpm", resume=True))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(LpmatteError, match="cannot create this folder"):
+        Trainer(tiny_config(tmp_path / "file" / "run", folder))
 
 
 def test_schedule_and_milestones():

@@ -245,7 +245,8 @@ def test_missing_file_zero_frames_and_bad_arguments(tmp_path, clip):
              dict(input=clip, output=tmp_path / "o.mov", background="red"),
              dict(input=clip, output=tmp_path / "o.mp4", format="composite", background="nope"),
              dict(input=clip, output=clip, format="green"),
-             dict(input=clip, output=tmp_path / "o.mov", start=2, end=1)]
+             dict(input=clip, output=tmp_path / "o.mov", start=2, end=1),
+             dict(input=clip, output=clip / "o.mov")]  # below a file
     for case in cases:
         with pytest.raises(LpmatteError):
             convert_video(matter=RedMatter(), progress=False, **case)

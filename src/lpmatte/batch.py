@@ -100,6 +100,8 @@ def matte_files(matter, inputs: list[str], outdir: str | Path, fmt: str = "alpha
     plate = background
     if fmt == "composite" and (plate is None or isinstance(plate, str)):
         plate = parse_background(plate)
+    if Path(outdir).exists() and not Path(outdir).is_dir():
+        raise LpmatteError(f"{outdir}: the output must be a folder, not an existing file")
     items, failures = expand_inputs(inputs)
     planned, collisions = plan_outputs(items, Path(outdir))
     result = BatchResult(failures=failures + collisions)

@@ -116,7 +116,9 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so no half-written file ever has
     the final name. The temporary file keeps the suffix so writers pick the format from it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise LpmatteError(f"{path}: is a folder, expected a file name")
+    make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
                                dir=path.parent)
     os.close(fd)
@@ -128,6 +130,18 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def make_parent(path: Path) -> None:
+    make_folder(path.parent)
+
+
+def make_folder(folder: Path) -> None:
+    """``mkdir -p``; a user's bad path (e.g. below a file) is a one-line error."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LpmatteError(f"{folder}: cannot create this folder ({error.strerror})") from None
 
 
 def _umask() -> int:

@@ -42,7 +42,7 @@ from torch import nn
 
 from lpmatte.checkpoint import config_from_dict, config_to_dict, load_checkpoint
 from lpmatte.errors import LpmatteError
-from lpmatte.image_io import atomic_write
+from lpmatte.image_io import atomic_write, make_folder
 from lpmatte.model import LightweightPortraitMatting, MattingOutput
 from lpmatte.region_selection import UNKNOWN, fit_mask
 from lpmatte.train_checkpoint import (
@@ -397,6 +397,7 @@ class Trainer:
         self.device = training_device(config.device, self.dist)
         self.dtype = resolve_precision(config.precision, self.device)
         self.train_dir = Path(config.train_dir)
+        make_folder(self.train_dir)  # a bad --train-dir fails before any work
         self.files = CheckpointFiles(self.train_dir, config.keep_last)
         resumed = self._checkpoint_to_resume()
         self.train_spec, self.val_spec = self._split_data()

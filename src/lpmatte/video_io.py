@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lpmatte.errors import LpmatteError
+from lpmatte.image_io import make_parent
 
 FRAME_NAME = "{:06d}.png"  # PNG sequence file names: 000000.png, 000001.png, ...
 _FRAME_NAME_PATTERN = re.compile(r"\d{6}\.png")
@@ -569,7 +570,7 @@ class AtomicOutput:
 
     def __enter__(self) -> Path:
         parent = self.path.parent
-        parent.mkdir(parents=True, exist_ok=True)
+        make_parent(self.path)
         prefix = f".{self.path.name}.part-"
         if self.folder:
             self.tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
