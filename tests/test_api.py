@@ -43,6 +43,9 @@ def test_input_types_agree(matter, portrait, tmp_path):
     assert _same(matter.predict(image.astype(np.uint16) * 257), reference)
     rgba = np.concatenate([image, np.full((90, 70, 1), 7, np.uint8)], 2)
     assert _same(matter.predict(rgba), reference)
+    chw = torch.from_numpy(image).permute(2, 0, 1)
+    assert _same(matter.predict(chw), reference)
+    assert _same(matter.predict(chw[None].float() / 255), reference)
 
 
 def test_grayscale_palette_and_16bit_files(matter, portrait, tmp_path):
@@ -100,8 +103,10 @@ def test_bad_inputs_raise_clear_errors(matter, tmp_path):
                           ("absent.png", "no such file")):
         with pytest.raises(LpmatteError, match=message):
             matter.predict(tmp_path / name)
-    with pytest.raises(LpmatteError):
-        matter.predict(np.zeros((4, 4, 7)))
+    for bad, message in ((np.zeros((4, 4, 7)), "HxWx3"), (np.full((4, 4, 3), np.nan), "NaN"),
+                         (torch.zeros(2, 3, 4, 4), "one image at a time"), ([[0]], "type list")):
+        with pytest.raises(LpmatteError, match=message):
+            matter.predict(bad)
 
 
 def test_cost_report(matter, portrait):

@@ -84,8 +84,9 @@ class Matter:
         """Alpha matte of ``image`` at its own resolution.
 
         Args:
-            image: path, PIL image, or numpy HxW / HxWx3 / HxWx4 array (uint8, uint16 or
-                float in [0, 1]).
+            image: path, PIL image, numpy HxW / HxWx3 / HxWx4 array, or torch tensor
+                3xHxW / 1x3xHxW (uint8, uint16, or float in [0, 1]; floats above 1 are
+                read as 0..255).
             return_trimap: also return the coarse trimap, uint8 HxW with 0/128/255.
             coarse_filter: called between the stages as
                 ``coarse_filter(image_lowres, coarse_alpha, trimap_probs)`` on (1, 3, h, w),

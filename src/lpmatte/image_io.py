@@ -7,6 +7,7 @@ used here because it drops EXIF orientation for PNG and mishandles palettes.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def array_to_float(array: np.ndarray) -> np.ndarray:
     if np.issubdtype(array.dtype, np.integer):
         return np.clip(array.astype(np.float32) / 255.0, 0, 1)
     array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise LpmatteError("the image holds NaN or infinite values")
     if array.size and array.max() > 1.0 + 1e-6:
         array = array / 255.0  # float images given in 0..255
     return np.clip(array, 0, 1)
@@ -84,12 +87,33 @@ def load_rgb(image) -> np.ndarray:
         array = pil_to_float(image)
     elif isinstance(image, np.ndarray):
         array = array_to_float(image)
+    elif _is_tensor(image):
+        array = array_to_float(tensor_to_hwc(image))
     else:
         raise LpmatteError(f"unsupported image type {type(image).__name__}")
     rgb = to_rgb(array)
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise LpmatteError(f"empty image of shape {rgb.shape}")
     return np.ascontiguousarray(rgb, dtype=np.float32)
+
+
+def _is_tensor(image) -> bool:
+    torch = sys.modules.get("torch")  # no tensor can exist unless torch was imported
+    return torch is not None and isinstance(image, torch.Tensor)
+
+
+def tensor_to_hwc(tensor) -> np.ndarray:
+    """A PyTorch image, (C, H, W) or (1, C, H, W) as PyTorch lays images out, or (H, W)
+    -> numpy (H, W[, C])."""
+    if tensor.ndim == 4:
+        if tensor.shape[0] != 1:
+            raise LpmatteError(f"one image at a time: got a batch of {tensor.shape[0]}")
+        tensor = tensor[0]
+    tensor = tensor.detach().cpu()
+    array = (tensor.float() if tensor.is_floating_point() else tensor).numpy()
+    if array.ndim == 3:
+        array = array.transpose(1, 2, 0)
+    return array
 
 
 def load_alpha(path: str | os.PathLike) -> np.ndarray:
