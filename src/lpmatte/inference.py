@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from lpmatte.model import grid_size, pad_to_multiple
 from lpmatte.nearest_regions import find_neighbours
-from lpmatte.region_selection import crop_regions, fit_mask, paste_regions, select_regions
+from lpmatte.region_selection import fit_mask, paste_regions, refine_regions, select_regions
 
 # selection: region selection + neighbour search; paste: bilinear upsampling of the coarse
 # alpha to full resolution + pasting the refined patches into it
@@ -154,7 +154,8 @@ def refine_cells(backend, padded: torch.Tensor, coarse: torch.Tensor, scores: to
         upsampled = F.interpolate(coarse, scale_factor=cell, mode="bilinear",
                                   align_corners=False)
     with clock.stage("refinement"):
-        patches = _refine(backend, padded, upsampled, regions, neighbours, valid)
+        patches = refine_regions(backend.refine, padded, upsampled, regions, neighbours, valid,
+                                 cell)
     with clock.stage("paste"):
         alpha = paste_regions(upsampled if base is None else base, regions, patches, cell,
                               inplace=True)
@@ -223,15 +224,6 @@ def _coarse_outputs(image, alpha_logits, trimap_logits, valid_cells, coarse_filt
     coarse[..., :rows, :cols] = new_coarse  # cells past the image keep their values
     probs[..., :rows, :cols] = new_probs
     return coarse, probs, probs[..., :rows, :cols]
-
-
-def _refine(backend, padded, upsampled, regions, neighbours, valid) -> torch.Tensor:
-    cell = backend.config.refiner.region_size
-    if len(regions) == 0:
-        return upsampled.new_zeros(0, 1, cell, cell)
-    crops = torch.cat([crop_regions(padded, regions, cell),
-                       crop_regions(upsampled, regions, cell)], 1)
-    return backend.refine(crops, regions, neighbours, valid)
 
 
 def _pad_mask(mask: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor | None:

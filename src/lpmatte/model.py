@@ -14,10 +14,10 @@ from lpmatte.lowres_network import LowResNetwork, LowResOutput
 from lpmatte.nearest_regions import find_neighbours
 from lpmatte.refiner import Refiner
 from lpmatte.region_selection import (
-    crop_regions,
     fit_mask,
     paste_regions,
     predicted_unknown,
+    refine_regions,
     select_regions,
 )
 
@@ -104,12 +104,8 @@ class LightweightPortraitMatting(nn.Module):
                                   align_corners=False)
         regions = select_regions(trimap_scores, valid_cells, region_mask,
                                  self.config.refiner.max_regions)
-        if len(regions) == 0:
-            return upsampled, regions, upsampled.new_zeros(0, 1, cell, cell)
-        crops = torch.cat([crop_regions(image, regions, cell),
-                           crop_regions(upsampled, regions, cell)], 1)
         neighbours, valid = self.find_neighbours(regions, trimap_scores.shape[-2:])
-        patches = self.refiner(crops.to(upsampled.dtype), regions, neighbours, valid)
+        patches = refine_regions(self.refiner, image, upsampled, regions, neighbours, valid, cell)
         return paste_regions(upsampled, regions, patches, cell), regions, patches
 
     def find_neighbours(self, regions: torch.Tensor, grid: tuple[int, int]):

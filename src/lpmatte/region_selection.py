@@ -68,6 +68,18 @@ def crop_regions(x: torch.Tensor, regions: torch.Tensor, size: int = 8) -> torch
     return _as_cells(x, size)[b, :, r, :, c, :]  # advanced indices first: [N, C, s, s]
 
 
+def refine_regions(refine, image: torch.Tensor, upsampled: torch.Tensor, regions: torch.Tensor,
+                   neighbours: torch.Tensor, valid: torch.Tensor, size: int = 8) -> torch.Tensor:
+    """(N, 1, size, size) patches from ``refine(crops, regions, neighbours, valid)``, the crops
+    being ``image`` (B, 3, H, W) and ``upsampled`` coarse alpha (B, 1, H, W) at ``regions``
+    stacked as (N, 4, size, size)."""
+    if len(regions) == 0:
+        return upsampled.new_zeros(0, 1, size, size)
+    crops = torch.cat([crop_regions(image, regions, size),
+                       crop_regions(upsampled, regions, size)], 1)
+    return refine(crops.to(upsampled.dtype), regions, neighbours, valid)
+
+
 def paste_regions(x: torch.Tensor, regions: torch.Tensor, patches: torch.Tensor,
                   size: int = 8, inplace: bool = False) -> torch.Tensor:
     """A copy of ``x`` (B, C, H, W) with (N, C, size, size) ``patches`` pasted at ``regions``
