@@ -85,12 +85,31 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, fold
     assert resumed.step == 3
     resumed.fit()
     assert resumed.step == 6
-    for name, value in straight.model.state_dict().items():
-        other = resumed.model.state_dict()[name]
+    assert_same_weights(resumed.model, straight.model)
+
+
+def assert_same_weights(model, reference):
+    for name, value in reference.state_dict().items():
+        other = model.state_dict()[name]
         if value.is_floating_point():
             torch.testing.assert_close(other, value, atol=1e-6, rtol=0, msg=name)
         else:
             assert torch.equal(other, value), name
+
+
+def test_weight_average_resumes_exactly_and_is_what_checkpoints_serve(tmp_path, folder):
+    straight = Trainer(tiny_config(tmp_path / "a", folder, ema_decay=0.5))
+    straight.fit()
+    Trainer(tiny_config(tmp_path / "b", folder, ema_decay=0.5)).fit(stop_after=3)
+    resumed = Trainer(tiny_config(tmp_path / "b", folder, ema_decay=0.5, resume=True))
+    resumed.fit()
+    assert_same_weights(resumed.model, straight.model)
+    assert_same_weights(resumed.ema.module, straight.ema.module)
+    state = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    name = "lowres.backbone.patch_embed.proj.weight"
+    torch.testing.assert_close(state["model"][name], resumed.ema.module.state_dict()[name])
+    torch.testing.assert_close(state["train_model"][name], resumed.model.state_dict()[name])
+    assert not torch.equal(state["model"][name], state["train_model"][name])
 
 
 def test_resume_takes_a_new_schedule(tmp_path, folder):

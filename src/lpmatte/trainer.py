@@ -73,6 +73,9 @@ class TrainConfig:
     val_max_pixels: validation images are downscaled to at most this area.
     max_train_regions: refine at most this many cells per image in training (a random
         subset of predicted-or-true unknown); None refines all, as the paper.
+    ema_decay: keep an exponential moving average of the weights (e.g. 0.999; 0: off, as
+        the paper). Validation, ``best.pt`` and the weights a checkpoint gives as a model
+        are then the average; the raw weights are kept for resuming.
     """
 
     train_dir: str
@@ -89,6 +92,7 @@ class TrainConfig:
     warmup_steps: int = 0
     grad_clip: float = 1.0
     max_train_regions: int | None = None
+    ema_decay: float = 0.0
     precision: str = "auto"
     device: str = "auto"
     seed: int = 0
@@ -407,6 +411,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
         self.loss_fn = self._build_loss()
         self.step, self.best_metric = 0, math.inf
+        self.ema = self._build_ema()
         if resumed is not None:
             self._restore(resumed)
         self.forward = self._wrap(TrainingForward(self.model, config.max_train_regions))
@@ -447,13 +452,29 @@ class Trainer:
                                f"not --model-version '{asked}'")
         return config
 
+    def _build_ema(self):
+        """torch's AveragedModel with the EMA update, over parameters and BatchNorm buffers."""
+        if not self.config.ema_decay:
+            return None
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        if not 0 < self.config.ema_decay < 1:
+            raise LpmatteError(f"--ema-decay must be in (0, 1), got {self.config.ema_decay}")
+        return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.config.ema_decay),
+                             use_buffers=True)
+
     def _build_loss(self):
         from lpmatte.losses import MattingLoss
 
         return MattingLoss()
 
     def _restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        # with an average, "model" holds it (what users get) and "train_model" the raw weights
+        self.model.load_state_dict(state.get("train_model", state["model"]))
+        if self.ema is not None:
+            self.ema.module.load_state_dict(state["model"])
+            # an average to continue, unless the checkpoint had none (then it starts here)
+            self.ema.n_averaged.fill_(int("train_model" in state))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state.get("scaler"):
@@ -603,6 +624,9 @@ class Trainer:
             self.optimizer.step()
         else:
             warnings.warn(f"step {self.step}: non-finite loss, update skipped", stacklevel=2)
+            return
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
 
     def _periodic(self, logger: TrainLogger, losses, rate: float, batch, output,
                   edge: bool) -> None:
@@ -624,7 +648,7 @@ class Trainer:
     def _validate(self, logger: TrainLogger) -> None:
         if self.dist.is_main:
             files = [f for source in self.val_spec.sources for f in source.files]
-            metrics = validate(self.model, files, self.device, self.dtype,
+            metrics = validate(self.served_model, files, self.device, self.dtype,
                                self.config.val_max_pixels)
             logger.scalars(self.step, metrics, "val/")
             logger.write(f"step {self.step}: validation " +
@@ -633,6 +657,11 @@ class Trainer:
                 self.best_metric = metrics["MAD"]
                 self.files.write(self.files.best, self.state_dict())
         self.dist.barrier()
+
+    @property
+    def served_model(self) -> LightweightPortraitMatting:
+        """What validation scores and a checkpoint serves: the average when there is one."""
+        return self.model if self.ema is None else self.ema.module
 
     # -- checkpoints --
 
@@ -643,7 +672,10 @@ class Trainer:
         metadata = {"untrained": "false", "step": str(self.step),
                     "model_version": self.model.config.name, "lpmatte_version": __version__,
                     "data": str(self.config.data)}
-        return {"model": self.model.state_dict(), "config": config_to_dict(self.model.config),
+        weights = {"model": self.served_model.state_dict()}
+        if self.ema is not None:
+            weights["train_model"] = self.model.state_dict()
+        return {**weights, "config": config_to_dict(self.model.config),
                 "metadata": metadata, "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,

@@ -80,6 +80,9 @@ def add_optimizer_arguments(group) -> None:
     group.add_argument("--max-train-regions", type=int, metavar="N",
                        help="refine at most N random unknown cells per image (faster on CPU; "
                             "default: all, as the paper)")
+    group.add_argument("--ema-decay", type=float, metavar="D",
+                       help="validate, keep and serve an exponential moving average of the "
+                            "weights, e.g. 0.999 (default 0: off, as the paper)")
 
 
 def add_data_arguments(group) -> None:
