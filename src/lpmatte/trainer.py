@@ -61,8 +61,8 @@ OPTIMIZERS = ("adam", "adamw")
 class TrainConfig:
     """Every knob of a training run (``lpmatte train`` maps its options onto these).
 
-    lr_milestones: where the lr is multiplied by ``lr_gamma``; values <= 1 are fractions
-        of ``steps``, larger values step numbers.
+    lr_milestones: where the lr is multiplied by ``lr_gamma``; floats <= 1 are fractions
+        of ``steps``, ints and larger values step numbers.
     weight_decay: Adam's L2 term added to the gradient (the reference's 1e-6), or AdamW's
         decoupled decay.
     precision: ``auto`` picks bf16 on GPUs that have it (else fp16) and on CPUs with native
