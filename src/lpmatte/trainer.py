@@ -330,8 +330,8 @@ def resume_config(train_dir: str | Path, **given) -> TrainConfig:
               for name, value in stored.items() if name in names}
     if "lr_milestones" in values and "lr_milestones" not in given:
         # pinned to step numbers, so that a larger --steps does not move them
-        values["lr_milestones"] = tuple(int(m) for m in milestone_steps(
-            values["lr_milestones"], values.get("steps", TrainConfig.steps)))
+        values["lr_milestones"] = milestone_steps(values["lr_milestones"],
+                                                  values.get("steps", TrainConfig.steps))
     values.update(given)
     values.update(train_dir=str(train_dir), resume=True)
     return TrainConfig(**values)
@@ -476,18 +476,18 @@ class Trainer:
             # an average to continue, unless the checkpoint had none (then it starts here)
             self.ema.n_averaged.fill_(int("train_model" in state))
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.best_metric = float(state.get("best_metric", math.inf))
         if "rng" in state:
             restore_rng_state(state["rng"])
+        self.scheduler.last_epoch = self.step  # the lr derives from the step and the config
         self._apply_schedule()
 
     def _apply_schedule(self) -> None:
-        """The config's lr, weight decay and milestones over the restored ones: equal on a
-        plain resume, the new values when the resuming command gives them."""
+        """The config's lr, weight decay and milestones at the current step: the stored ones
+        on a plain resume, the new values when the resuming command gives them."""
         config, scheduler = self.config, self.scheduler
         scheduler.lr_lambdas[0] = step_schedule(config)
         scheduler.base_lrs = [config.lr] * len(self.optimizer.param_groups)
@@ -495,7 +495,6 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group.update(lr=config.lr * factor, initial_lr=config.lr,
                          weight_decay=config.weight_decay)
-        scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _split_data(self):
         from lpmatte.train_data import (
