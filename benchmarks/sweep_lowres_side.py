@@ -5,8 +5,9 @@ photos) and each candidate ``lowres_side`` (0 = one full-resolution pass), the m
 every image and the MAD against the soft-alpha target (at the target's size) is averaged.
 
     python benchmarks/sweep_lowres_side.py --model runs/x/last.pt --soft /work/data/soft \
-        --sides 0,320,400,480,640 --scales 1,2 --count 40
+        --sides 0,320,400,480,640 --scales 1,2 --count 40 [--flip-tta on]
 
+Run it with ``--flip-tta on`` and ``off`` to choose mirror averaging the same way.
 Images come from the shared sets minus the held-out ids (training/val_ids.txt), every
 n-th sorted stem, so the choice is not tuned on the validation split.
 """
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 
 import lpmatte
+from lpmatte.cli.common import parse_switch
 from lpmatte.image_io import load_alpha, load_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,19 +60,22 @@ def main() -> None:
     parser.add_argument("--sides", default="0,320,400,480,640")
     parser.add_argument("--scales", default="1,2")
     parser.add_argument("--count", type=int, default=40, help="images per set")
+    parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
+                        help="mirror averaging (lpmatte.load); default: the weights'")
     args = parser.parse_args()
     sides = [int(s) for s in args.sides.split(",")]
     scales = [float(s) for s in args.scales.split(",")]
     pairs = [(load_rgb(i), load_alpha(a)) for i, a in
              training_pairs(args.shared, args.soft, args.val_ids, args.count)]
-    print(f"{len(pairs)} training images; MAD by image scale (rows) and lowres_side (columns)")
+    print(f"{len(pairs)} training images, flip_tta {args.flip_tta}; MAD by image scale (rows) "
+          "and lowres_side (columns)")
     print("| scale | " + " | ".join(f"side {s or 'off'}" for s in sides) + " |")
     print("|---|" + "---|" * len(sides))
     for scale in scales:
         cells = []
         for side in sides:
             matter = lpmatte.load(args.model, device="cpu", backend="eager-fp32",
-                                  lowres_side=side)
+                                  lowres_side=side, flip_tta=args.flip_tta)
             cells.append(np.mean([mad_at_scale(matter, image, alpha, scale)
                                   for image, alpha in pairs]))
         print(f"| x{scale:g} | " + " | ".join(f"{c:.4f}" for c in cells) + " |", flush=True)

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from lpmatte.benchmark import benchmark
-from lpmatte.cli.common import parse_lowres_side
+from lpmatte.cli.common import parse_lowres_side, parse_switch
 from lpmatte.image_io import load_alpha, load_rgb, save_png, to_uint8
 from lpmatte.metrics import compute_metrics, mad
 
@@ -76,10 +76,10 @@ def build_view(set_name: str, stems: list[str], shared: Path, soft: Path, out: P
     return view
 
 
-def run_model(model: str, view: Path, out: Path, device: str, lowres_side) -> Path:
+def run_model(model: str, view: Path, out: Path, device: str, lowres_side, flip_tta) -> Path:
     result = benchmark(model=model, dataset="folder", root=view, protocol="p3m",
                        out_dir=out / "model", device=device, flops=False,
-                       lowres_side=lowres_side)
+                       lowres_side=lowres_side, flip_tta=flip_tta)
     print(f"  lpmatte benchmark CSV: {result.csv_path}", file=sys.stderr)
     return result.pred_dir
 
@@ -133,6 +133,8 @@ def main() -> None:
     parser.add_argument("--no-mediapipe", action="store_true")
     parser.add_argument("--lowres-side", default="auto", type=parse_lowres_side,
                         help="two-pass threshold (lpmatte.load); default: the weights'")
+    parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
+                        help="mirror averaging (lpmatte.load); default: the weights'")
     args = parser.parse_args()
     table = {}
     for set_name in SETS:
@@ -141,7 +143,8 @@ def main() -> None:
         out = args.out / set_name
         view = build_view(set_name, stems, args.shared, args.soft, args.out)
         table[set_name] = {f"lpmatte {args.model}": score_folder(
-            run_model(args.model, view, out, args.device, args.lowres_side), view)}
+            run_model(args.model, view, out, args.device, args.lowres_side, args.flip_tta),
+            view)}
         masks = None if args.no_mediapipe else run_mediapipe(view, out)
         if masks is not None:
             table[set_name]["MediaPipe selfie (general)"] = score_folder(masks, view)

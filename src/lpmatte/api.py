@@ -51,17 +51,20 @@ class Matter:
     backend object) runs the two networks; ``model`` is None for an exported ONNX file.
     ``lowres_side``: images with a longer side run in two passes, the first at this long
     side (:func:`lpmatte.inference.run_two_passes`); None: one pass at full resolution.
+    ``flip_tta``: the low-res network also sees the mirrored image and the two coarse
+    predictions are averaged (:class:`lpmatte.inference.MirrorAveraged`).
     """
 
     def __init__(self, model: LightweightPortraitMatting | None, device: torch.device, name: str,
                  untrained: bool = False, backend="eager-fp32", caveat: str | None = None,
-                 lowres_side: int | None = None):
+                 lowres_side: int | None = None, flip_tta: bool = False):
         self.model = model.to(device).eval() if model is not None else None
         self.device = device
         self.name = name
         self.untrained = untrained
         self.caveat = caveat  # from the weights' metadata, e.g. "early training checkpoint"
         self.lowres_side = lowres_side or None
+        self.flip_tta = flip_tta
         if isinstance(backend, str):
             backend = create_backend(backend, device, self.model)
         self.backend = backend
@@ -102,7 +105,7 @@ class Matter:
                 x = self._image_tensor(image)
             with torch.inference_mode():
                 output = run_inference(self.backend, x, coarse_filter, region_mask, clock,
-                                       self.lowres_side)
+                                       self.lowres_side, self.flip_tta)
             with clock.stage("postprocess"):
                 alpha = output.alpha[0, 0].float().cpu().numpy()
                 if not return_trimap:
@@ -135,7 +138,8 @@ class Matter:
                                "weights (or use 'lpmatte profile', which counts FLOPs itself)")
         rgb = load_rgb(image)
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(self.device)
-        return measure_cost(self.model, x, lowres_side=self.lowres_side)
+        return measure_cost(self.model, x, lowres_side=self.lowres_side,
+                            flip_tta=self.flip_tta)
 
     def __repr__(self) -> str:
         flag = ", untrained" if self.untrained else ""
@@ -154,7 +158,8 @@ def _build(config: ModelConfig, state_dict=None, seed: int = 0) -> LightweightPo
 
 
 def load(name_or_path: str | Path = "default", device: str = "auto", backend: str = "auto",
-         lowres_side: int | str | None = "auto", **refiner_options) -> Matter:
+         lowres_side: int | str | None = "auto", flip_tta: bool | str = "auto",
+         **refiner_options) -> Matter:
     """Load ``"default"``, a registered name (:func:`lpmatte.list_models`), a weights file or
     an ONNX export (``.onnx``, from ``lpmatte export onnx``).
 
@@ -165,11 +170,17 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     ``lowres_side``: larger images run in two passes, the first with this long side
     (see :class:`Matter`); ``"auto"``: what the weights' metadata says (the scale their
     training saw), else one full-resolution pass as the paper; None or 0: one pass.
+    ``flip_tta``: also run the low-res network on the mirrored image and average (about
+    twice its cost); ``"auto"``: what the weights' metadata says, else off.
     ``refiner_options`` (e.g. ``max_regions=4000``) override the refiner config.
     """
     matter = _load(name_or_path, resolve_device(device), backend, refiner_options)
     if lowres_side != "auto":
         matter.lowres_side = check_lowres_side(lowres_side)
+    if flip_tta != "auto":
+        if not isinstance(flip_tta, bool):
+            raise LpmatteError(f"flip_tta must be True, False or 'auto' (got {flip_tta!r})")
+        matter.flip_tta = flip_tta
     return matter
 
 
@@ -215,7 +226,8 @@ def _from_file(path: Path, device: torch.device, name: str, refiner_options,
     untrained = checkpoint.metadata.get("untrained", "false") == "true"
     return Matter(_build(config, checkpoint.state_dict), device, name, untrained, backend,
                   checkpoint.metadata.get("warning"),
-                  _stored_side(checkpoint.metadata.get("lowres_side"), path))
+                  _stored_side(checkpoint.metadata.get("lowres_side"), path),
+                  checkpoint.metadata.get("flip_tta") == "true")
 
 
 def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) -> Matter:
@@ -233,7 +245,8 @@ def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) 
                                 refiner=replace(runner.config.refiner, **refiner_options))
     untrained = runner.metadata.get("lpmatte_untrained") == "true"
     return Matter(None, device, path.stem, untrained, runner,
-                  lowres_side=_stored_side(runner.metadata.get("lpmatte_lowres_side"), path))
+                  lowres_side=_stored_side(runner.metadata.get("lpmatte_lowres_side"), path),
+                  flip_tta=runner.metadata.get("lpmatte_flip_tta") == "true")
 
 
 def _stored_side(text: str | None, path: Path) -> int | None:

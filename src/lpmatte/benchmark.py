@@ -108,7 +108,8 @@ def benchmark(model: str = "default", dataset: str = "folder", root: str | Path 
               split: str | None = None, protocol: str = "p3m", out_dir: str | Path | None = None,
               device: str = "auto", max_area: int | None = -1, flops: bool = True,
               progress: bool = True, dataset_options: dict | None = None,
-              backend: str = "eager-fp32", lowres_side="auto") -> BenchmarkResult:
+              backend: str = "eager-fp32", lowres_side="auto",
+              flip_tta="auto") -> BenchmarkResult:
     """Matte every image of a dataset, save the mattes, score them and write a CSV.
 
     Args:
@@ -121,7 +122,8 @@ def benchmark(model: str = "default", dataset: str = "folder", root: str | Path 
         out_dir: where ``<tag>/<name>.png`` and ``<tag>-<protocol>.csv`` go
             (default: :func:`default_out_dir`).
         max_area: pixel cap of the model input; -1: the dataset's policy, None/0: full size.
-        lowres_side: two-pass threshold (:func:`lpmatte.load`); ``"auto"``: the weights'.
+        lowres_side, flip_tta: two-pass threshold and mirror averaging
+            (:func:`lpmatte.load`); ``"auto"``: what the weights ask for.
         flops: count FLOPs per image (a second forward pass under a FLOP counter).
     Returns:
         :class:`BenchmarkResult`; ``result.csv_path`` is the written CSV.
@@ -134,7 +136,8 @@ def benchmark(model: str = "default", dataset: str = "folder", root: str | Path 
                            f"(choose from {', '.join(DEFAULT_MAX_AREA)})")
     data = build_dataset(kind, root, split, **(dataset_options or {}))
     area = DEFAULT_MAX_AREA[kind] if max_area == -1 else (max_area or None)
-    matter = lpmatte.load(model, device=device, backend=backend, lowres_side=lowres_side)
+    matter = lpmatte.load(model, device=device, backend=backend, lowres_side=lowres_side,
+                          flip_tta=flip_tta)
     tag = kind + (f"-{data.split}" if getattr(data, "split", None) else
                   f"-{split}" if split else "")
     out_dir = Path(out_dir) if out_dir else default_out_dir(model)
@@ -181,6 +184,7 @@ def csv_header(result: BenchmarkResult, model: str, data, area, flops: bool, mat
         "images": str(len(result.rows)), "params": str(result.params),
         "device": str(matter.device),
         "two passes above": str(matter.lowres_side or "never (one full-resolution pass)"),
+        "flip tta": "on" if matter.flip_tta else "off",
         "flops": "torch FlopCounterMode, 1 multiply-add = 2 FLOPs" if flops else "not counted",
         "latency": "mean ms of predict on the model input, first image excluded",
         "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -71,10 +71,10 @@ class _CountingBackend:
 @torch.inference_mode()
 def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
                  region_mask: torch.Tensor | None = None,
-                 lowres_side: int | None = None) -> CostReport:
+                 lowres_side: int | None = None, flip_tta: bool = False) -> CostReport:
     """Cost of ``model`` on ``image`` (1, 3, H, W): stages "lowres" and "refiner", counted
     on the inference path itself (:func:`lpmatte.inference.run_inference`, both passes of
-    a large image when ``lowres_side`` is set).
+    a large image when ``lowres_side`` is set, the mirrored view with ``flip_tta``).
 
     ``region_mask`` (1, 1, h, w) bool on the 1/8 grid forces the refined cells, so an
     untrained model can be costed on a realistic boundary.
@@ -85,7 +85,7 @@ def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
     counting = _CountingBackend(TorchBackend(model.eval(), image.device))
     clock = StageClock()
     run_inference(counting, image, region_mask=region_mask, clock=clock,
-                  lowres_side=lowres_side)
+                  lowres_side=lowres_side, flip_tta=flip_tta)
     return CostReport(
         params={"lowres": count_params(model.lowres), "refiner": count_params(model.refiner)},
         flops=counting.flops,

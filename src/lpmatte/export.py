@@ -131,9 +131,10 @@ def export_refiner(model):
 
 
 def export_graphs(model, sample_size: tuple[int, int] = (256, 192), name: str | None = None,
-                  untrained: bool = False, lowres_side: int | None = None) -> OnnxGraphs:
+                  untrained: bool = False, lowres_side: int | None = None,
+                  flip_tta: bool = False) -> OnnxGraphs:
     """Trace ``model`` (a :class:`LightweightPortraitMatting`) into its two fp32 graphs;
-    ``lowres_side`` (see :class:`lpmatte.Matter`) travels in the metadata."""
+    ``lowres_side`` and ``flip_tta`` (see :class:`lpmatte.Matter`) travel in the metadata."""
     model = _cpu_fp32(model)
     metadata = {"lpmatte_config": json.dumps(config_to_dict(model.config)),
                 "lpmatte_name": name or model.config.name,
@@ -142,6 +143,8 @@ def export_graphs(model, sample_size: tuple[int, int] = (256, 192), name: str | 
                 "lpmatte_sample_size": f"{sample_size[1]}x{sample_size[0]}"}
     if lowres_side:
         metadata["lpmatte_lowres_side"] = str(lowres_side)
+    if flip_tta:
+        metadata["lpmatte_flip_tta"] = "true"
     return OnnxGraphs(export_lowres(model, sample_size), export_refiner(model), model.config,
                       metadata)
 
@@ -277,9 +280,9 @@ def read_onnx(path: str | Path) -> OnnxGraphs:
 
 def export_onnx(model, path: str | Path, sample_size=(256, 192), int8: bool = False,
                 name: str | None = None, untrained: bool = False,
-                lowres_side: int | None = None) -> OnnxGraphs:
+                lowres_side: int | None = None, flip_tta: bool = False) -> OnnxGraphs:
     """Export ``model`` to ``path`` (fp32, or with int8 low-res matrix products)."""
-    graphs = export_graphs(model, sample_size, name, untrained, lowres_side)
+    graphs = export_graphs(model, sample_size, name, untrained, lowres_side, flip_tta)
     if int8:
         graphs = quantize_int8(graphs)
     save_onnx(graphs, path)

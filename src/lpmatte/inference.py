@@ -107,13 +107,35 @@ def working_size(height: int, width: int, lowres_side: int | None) -> tuple[int,
 
 def run_inference(backend, image: torch.Tensor, coarse_filter=None,
                   region_mask: torch.Tensor | None = None, clock=NO_CLOCK,
-                  lowres_side: int | None = None) -> TwoStageOutput:
+                  lowres_side: int | None = None, flip_tta: bool = False) -> TwoStageOutput:
     """:func:`run_two_stages`, or :func:`run_two_passes` for an image whose long side
-    exceeds ``lowres_side`` (None or 0: always one pass at full resolution, as the paper)."""
+    exceeds ``lowres_side`` (None or 0: always one pass at full resolution, as the paper).
+    ``flip_tta``: the low-res network also sees the mirrored image (:class:`MirrorAveraged`)."""
+    if flip_tta:
+        backend = MirrorAveraged(backend)
     size = working_size(*image.shape[-2:], lowres_side)
     if size is None:
         return run_two_stages(backend, image, coarse_filter, region_mask, clock)
     return run_two_passes(backend, image, size, coarse_filter, region_mask, clock)
+
+
+class MirrorAveraged:
+    """``backend`` whose low-res network runs on the image and on its mirror image, and
+    averages the two (flip test-time augmentation). A portrait and its mirror image are
+    equally likely, so the two views' semantic mistakes are partly independent; the
+    refiner, which only sees local crops, runs once."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)
+
+    def lowres(self, padded: torch.Tensor):
+        # padded widths are whole cells, so mirroring maps the 1/8 grid onto itself
+        alpha, trimap = self.backend.lowres(padded)
+        mirrored_alpha, mirrored_trimap = self.backend.lowres(padded.flip(-1))
+        return (alpha + mirrored_alpha.flip(-1)) / 2, (trimap + mirrored_trimap.flip(-1)) / 2
 
 
 def run_two_stages(backend, image: torch.Tensor, coarse_filter=None,

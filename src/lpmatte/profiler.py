@@ -63,6 +63,7 @@ class ProfileReport:
     threads: int
     hardware: str
     lowres_side: int | None = None  # two passes above this long side (None: one pass)
+    flip_tta: bool = False  # the low-res network also ran on the mirrored image
     versions: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -70,7 +71,8 @@ class ProfileReport:
 
     def table(self) -> str:
         """A human-readable summary."""
-        lines = [f"model {self.model} ({'untrained' if self.untrained else 'trained'}), "
+        flip = ", flip TTA" if self.flip_tta else ""
+        lines = [f"model {self.model} ({'untrained' if self.untrained else 'trained'}{flip}), "
                  f"size {self.size}, backend {self.backend}, device {self.device} "
                  f"({self.hardware}, {self.threads} threads)",
                  f"inputs: {self.inputs}; {self.runs} timed runs after warm-up", ""]
@@ -86,7 +88,7 @@ class ProfileReport:
 
 def profile(model: str = "lpm", size: tuple[int, int] = SIZES["hd"], images=None,
             device: str = "auto", backend: str = "auto", runs: int = 20,
-            warmup: int = 3, lowres_side="auto") -> ProfileReport:
+            warmup: int = 3, lowres_side="auto", flip_tta="auto") -> ProfileReport:
     """Profile ``model`` (name or path, as :func:`lpmatte.load`) at ``size`` (H, W).
 
     ``images``: a folder of photos resized to ``size``, or None for the synthetic portrait.
@@ -95,7 +97,8 @@ def profile(model: str = "lpm", size: tuple[int, int] = SIZES["hd"], images=None
 
     if runs < 1 or warmup < 0:
         raise LpmatteError("--runs must be at least 1 and --warmup at least 0")
-    matter = lpmatte.load(model, device=device, backend=backend, lowres_side=lowres_side)
+    matter = lpmatte.load(model, device=device, backend=backend, lowres_side=lowres_side,
+                          flip_tta=flip_tta)
     inputs = profile_inputs(size, images)
     warm_up(matter, inputs, warmup)
     reset_peak_memory(matter.device)
@@ -129,7 +132,8 @@ def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
               timings: Timings) -> ProfileReport:
     """The report of ``timings``, with GFLOPs and the peak memory so far."""
     first_pass = working_size(*size, matter.lowres_side) or size
-    totals, flops_per = timings.totals, _flop_model(matter.config, first_pass)
+    totals = timings.totals
+    flops_per = _flop_model(matter.config, first_pass, 2 if matter.flip_tta else 1)
     return ProfileReport(
         model=matter.name, size=f"{size[1]}x{size[0]}", backend=matter.backend.name,
         device=str(matter.device), e2e_ms_median=_round(np.median(totals)),
@@ -141,7 +145,7 @@ def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
         cpu_ms_median=_round(np.median(timings.cpu)),
         runs=len(totals), inputs=inputs.description, untrained=matter.untrained,
         threads=torch.get_num_threads(), hardware=hardware_name(matter.device),
-        lowres_side=matter.lowres_side, versions=_versions())
+        lowres_side=matter.lowres_side, flip_tta=matter.flip_tta, versions=_versions())
 
 
 def _round(value) -> float:
@@ -200,16 +204,17 @@ def timed_runs(matter, inputs: ProfileInputs, runs: int, timings: Timings | None
     return timings
 
 
-def _flop_model(config, size: tuple[int, int]):
+def _flop_model(config, size: tuple[int, int], lowres_runs: int = 1):
     """FLOPs as a function of the refined-region count: the low-res network's FLOPs depend
-    only on the padded size, the refiner's are the same for every region."""
+    only on the padded size (times ``lowres_runs``: 2 with the mirrored view), the
+    refiner's are the same for every region."""
     from lpmatte.model import LightweightPortraitMatting, pad_to_multiple
 
     model = LightweightPortraitMatting(config).eval()
     per_region = _refiner_flops_per_region(model)
     padded = pad_to_multiple(torch.empty(1, 3, *size)).shape
     lowres_flops = _count(model.to("meta").lowres, torch.empty(padded, device="meta"))
-    return lambda regions: lowres_flops + regions * per_region
+    return lambda regions: lowres_runs * lowres_flops + regions * per_region
 
 
 def _refiner_flops_per_region(model, count: int = 64) -> float:

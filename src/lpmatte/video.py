@@ -212,12 +212,13 @@ def composer(format: str, background: Background | None) -> Callable:
 
 
 def load_matter(model: str, device: str, backend: str, notice: Callable[[str], None],
-                lowres_side="auto"):
-    """``lpmatte.load(model, device, backend, lowres_side)``, with a notice if the weights
-    carry a warning (untrained, or an early checkpoint)."""
+                lowres_side="auto", flip_tta="auto"):
+    """``lpmatte.load(model, device, backend, lowres_side, flip_tta)``, with a notice if the
+    weights carry a warning (untrained, or an early checkpoint)."""
     from lpmatte.api import load
 
-    matter = load(model, device=device, backend=backend, lowres_side=lowres_side)
+    matter = load(model, device=device, backend=backend, lowres_side=lowres_side,
+                  flip_tta=flip_tta)
     if matter.warning:
         notice(f"warning: {matter.warning}")
     return matter
@@ -280,7 +281,8 @@ def _warn(message: str) -> None:
 
 def convert_video(input, output, format: str | None = None, background: str | None = None,
                   matter=None, model: str = "default", device: str = "auto", backend: str = "auto",
-                  lowres_side="auto", start=None, end=None, stabilize: bool = True,
+                  lowres_side="auto", flip_tta="auto", start=None, end=None,
+                  stabilize: bool = True,
                   progress: bool = True, audio: bool = True, input_format: str | None = None,
                   queue_size: int = 8,
                   notice: Callable[[str], None] = _warn) -> VideoResult:
@@ -292,7 +294,7 @@ def convert_video(input, output, format: str | None = None, background: str | No
         format: one of :data:`FORMATS`; None guesses from the suffix (.mov, .webm, no suffix).
         background: for ``composite``: a colour, image file or video file (default white).
         matter: a loaded :class:`lpmatte.Matter`; if None,
-            ``lpmatte.load(model, device, backend, lowres_side)``.
+            ``lpmatte.load(model, device, backend, lowres_side, flip_tta)``.
         start, end: seconds (or ``"MM:SS.ms"``) to keep, counted from the first frame.
         stabilize: steady still regions across frames (:class:`TemporalStabilizer`).
         progress: show a progress bar with live end-to-end and model fps on stderr.
@@ -309,7 +311,7 @@ def convert_video(input, output, format: str | None = None, background: str | No
         if source.is_file and target.path.resolve() == Path(source.name).resolve():
             raise LpmatteError(f"{target.path}: output would overwrite the input")
         matter = matter if matter is not None else load_matter(model, device, backend, notice,
-                                                               lowres_side)
+                                                               lowres_side, flip_tta)
         stabilizer = TemporalStabilizer() if stabilize else None
         started = time.perf_counter()
         frames, model_seconds = write_output(

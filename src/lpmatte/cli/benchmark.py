@@ -41,7 +41,7 @@ def run(args) -> int:
     result = benchmark(args.model, args.dataset, args.root, args.split, args.protocol,
                        args.out, args.device, args.max_area, flops=not args.no_flops,
                        dataset_options=options, backend=args.backend,
-                       lowres_side=args.lowres_side)
+                       lowres_side=args.lowres_side, flip_tta=args.flip_tta)
     mean = result.mean
     print(f"{result.model} on {result.header['dataset']} ({result.protocol} protocol, "
           f"{result.header['images']} images)")

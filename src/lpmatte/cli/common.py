@@ -33,6 +33,10 @@ def add_model_arguments(parser, backend: str = "auto") -> None:
                              "at long side N, then the refiner at full resolution around the "
                              "outline; 0: one full-resolution pass as the paper (default "
                              "auto: what the weights ask for)")
+    parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
+                        help="also run the low-res network on the mirrored image and average "
+                             "(fewer semantic mistakes, about twice the low-res cost; default "
+                             "auto: what the weights ask for)")
 
 
 def parse_lowres_side(text: str):
@@ -51,13 +55,23 @@ def parse_lowres_side(text: str):
                                          f"got '{text}'") from None
 
 
+def parse_switch(text: str):
+    """``auto``, ``on`` (True) or ``off`` (False)."""
+    import argparse
+
+    choices = {"auto": "auto", "on": True, "off": False}
+    if text not in choices:
+        raise argparse.ArgumentTypeError(f"expected auto, on or off, got '{text}'")
+    return choices[text]
+
+
 def load_matter(args):
     """Load the model named by --model/--device/--backend; its warning (untrained, early
     checkpoint) goes to stderr."""
     import lpmatte
 
     matter = lpmatte.load(args.model, device=args.device, backend=args.backend,
-                          lowres_side=args.lowres_side)
+                          lowres_side=args.lowres_side, flip_tta=args.flip_tta)
     if matter.warning:
         print(f"lpmatte: warning: {matter.warning}", file=sys.stderr)
     return matter

@@ -43,6 +43,6 @@ def run(args) -> int:
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     report = profile(args.model, parse_size(args.size), args.images, args.device, args.backend,
-                     args.runs, args.warmup, args.lowres_side)
+                     args.runs, args.warmup, args.lowres_side, args.flip_tta)
     print(json.dumps(report.as_dict()) if args.json else report.table())
     return 0

@@ -61,7 +61,7 @@ def run(args) -> int:
     result = convert_video(
         args.input, args.output, format=args.format, background=args.background,
         model=args.model, device=args.device, backend=args.backend,
-        lowres_side=args.lowres_side, start=args.start,
+        lowres_side=args.lowres_side, flip_tta=args.flip_tta, start=args.start,
         end=args.end, stabilize=args.stabilize, progress=args.progress, audio=args.audio,
         input_format=args.input_format)
     print(f"{result.output}: {result.frames} frames ({result.format}), "
