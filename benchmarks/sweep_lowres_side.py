@@ -7,7 +7,9 @@ every image and the MAD against the soft-alpha target (at the target's size) is 
     python benchmarks/sweep_lowres_side.py --model runs/x/last.pt --soft /work/data/soft \
         --sides 0,320,400,480,640 --scales 1,2 --count 40 [--flip-tta on]
 
-Run it with ``--flip-tta on`` and ``off`` to choose mirror averaging the same way.
+Run it with ``--flip-tta on`` and ``off`` to choose mirror averaging the same way, and with
+``--margins 0.02,0.1`` to choose which cells the second pass refines
+(``lpmatte.inference.TRANSITION_MARGIN``; one table per margin).
 Images come from the shared sets minus the held-out ids (training/val_ids.txt), every
 n-th sorted stem, so the choice is not tuned on the validation split.
 """
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 import lpmatte
+import lpmatte.inference
 from lpmatte.cli.common import parse_switch
 from lpmatte.image_io import load_alpha, load_rgb
 
@@ -62,20 +65,29 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=40, help="images per set")
     parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
                         help="mirror averaging (lpmatte.load); default: the weights'")
+    parser.add_argument("--margins", default=str(lpmatte.inference.TRANSITION_MARGIN),
+                        help="second-pass transition margins to compare (default: the "
+                             "package's)")
     args = parser.parse_args()
     sides = [int(s) for s in args.sides.split(",")]
     scales = [float(s) for s in args.scales.split(",")]
     pairs = [(load_rgb(i), load_alpha(a)) for i, a in
              training_pairs(args.shared, args.soft, args.val_ids, args.count)]
-    print(f"{len(pairs)} training images, flip_tta {args.flip_tta}; MAD by image scale (rows) "
-          "and lowres_side (columns)")
+    for margin in [float(m) for m in args.margins.split(",")]:
+        lpmatte.inference.TRANSITION_MARGIN = margin
+        print(f"\n{len(pairs)} training images, flip_tta {args.flip_tta}, transition margin "
+              f"{margin:g}; MAD by image scale (rows) and lowres_side (columns)")
+        print_table(args.model, pairs, sides, scales, args.flip_tta)
+
+
+def print_table(model: str, pairs, sides: list[int], scales: list[float], flip_tta) -> None:
     print("| scale | " + " | ".join(f"side {s or 'off'}" for s in sides) + " |")
     print("|---|" + "---|" * len(sides))
     for scale in scales:
         cells = []
         for side in sides:
-            matter = lpmatte.load(args.model, device="cpu", backend="eager-fp32",
-                                  lowres_side=side, flip_tta=args.flip_tta)
+            matter = lpmatte.load(model, device="cpu", backend="eager-fp32",
+                                  lowres_side=side, flip_tta=flip_tta)
             cells.append(np.mean([mad_at_scale(matter, image, alpha, scale)
                                   for image, alpha in pairs]))
         print(f"| x{scale:g} | " + " | ".join(f"{c:.4f}" for c in cells) + " |", flush=True)

@@ -112,3 +112,16 @@ def test_cli_lowres_side_option(tmp_path, portrait, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--lowres-side", "eight"])
     assert exit_info.value.code == 2 and "--lowres-side" in capsys.readouterr().err
+
+
+def test_transition_cells_skip_near_opaque_and_near_clear_cells():
+    alpha = torch.zeros(1, 1, 16, 24)
+    alpha[..., :8, :8] = 0.95   # near-opaque interior: left to the first pass
+    alpha[..., 8:, :8] = 0.05   # faint haze: also left alone
+    alpha[..., :8, 8:16] = 1.0
+    alpha[..., 3, 10] = 0.5     # one pixel of real transition selects its cell
+    alpha[..., 8:, 16:] = 0.8
+    cells = transition_cells(alpha)[0, 0]
+    assert cells.tolist() == [[False, True, False], [False, False, True]]
+    assert transition_cells(alpha, margin=0.02)[0, 0].tolist() == [[True, True, False],
+                                                                    [True, False, True]]

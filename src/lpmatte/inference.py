@@ -26,6 +26,11 @@ from lpmatte.region_selection import fit_mask, paste_regions, refine_regions, se
 # alpha to full resolution + pasting the refined patches into it
 STAGES = ("preprocess", "lowres", "selection", "refinement", "paste", "postprocess")
 
+# The second pass refines cells with a pixel in (margin, 1 - margin). 0.1 rather than
+# 0.02 keeps the refiner off near-opaque interiors (a face at 0.93), where it only adds
+# 8x8 texture; chosen on training photos with benchmarks/sweep_lowres_side.py --margins.
+TRANSITION_MARGIN = 0.1
+
 
 class StageClock:
     """Milliseconds spent per stage, summed over repeated entries of the same stage.
@@ -218,9 +223,12 @@ def run_two_passes(backend, image: torch.Tensor, size: tuple[int, int], coarse_f
     return TwoStageOutput(alpha[..., :height, :width], trimap, regions, patches)
 
 
-def transition_cells(alpha: torch.Tensor, cell: int = 8, margin: float = 0.02) -> torch.Tensor:
+def transition_cells(alpha: torch.Tensor, cell: int = 8,
+                     margin: float | None = None) -> torch.Tensor:
     """(B, 1, H, W) matte, H and W multiples of ``cell`` -> (B, 1, H/cell, W/cell) bool:
-    cells holding a pixel strictly between ``margin`` and 1 - ``margin``."""
+    cells holding a pixel strictly between ``margin`` (None: :data:`TRANSITION_MARGIN`)
+    and 1 - ``margin``."""
+    margin = TRANSITION_MARGIN if margin is None else margin
     soft = ((alpha > margin) & (alpha < 1 - margin)).float()
     return F.max_pool2d(soft, cell) > 0
 
