@@ -226,8 +226,7 @@ def _from_file(path: Path, device: torch.device, name: str, refiner_options,
     untrained = checkpoint.metadata.get("untrained", "false") == "true"
     return Matter(_build(config, checkpoint.state_dict), device, name, untrained, backend,
                   checkpoint.metadata.get("warning"),
-                  _stored_side(checkpoint.metadata.get("lowres_side"), path),
-                  checkpoint.metadata.get("flip_tta") == "true")
+                  **_stored_inference(checkpoint.metadata, path))
 
 
 def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) -> Matter:
@@ -245,8 +244,14 @@ def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) 
                                 refiner=replace(runner.config.refiner, **refiner_options))
     untrained = runner.metadata.get("lpmatte_untrained") == "true"
     return Matter(None, device, path.stem, untrained, runner,
-                  lowres_side=_stored_side(runner.metadata.get("lpmatte_lowres_side"), path),
-                  flip_tta=runner.metadata.get("lpmatte_flip_tta") == "true")
+                  **_stored_inference(runner.metadata, path, prefix="lpmatte_"))
+
+
+def _stored_inference(metadata: dict[str, str], path: Path, prefix: str = "") -> dict:
+    """The ``lowres_side`` and ``flip_tta`` a weights file or an ONNX export asks for
+    (metadata are strings; ONNX keys carry ``prefix``)."""
+    return {"lowres_side": _stored_side(metadata.get(f"{prefix}lowres_side"), path),
+            "flip_tta": metadata.get(f"{prefix}flip_tta") == "true"}
 
 
 def _stored_side(text: str | None, path: Path) -> int | None:
