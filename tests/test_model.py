@@ -17,7 +17,7 @@ def _model(name: str, seed: int = 0, **refiner_options) -> LightweightPortraitMa
     return LightweightPortraitMatting(create_config(name, **refiner_options))
 
 
-FAMILIES = ["lpm", "lpm-nocra", "lpm-s", "lpm-s-nocra"]  # distinct backbones / refiners
+FAMILIES = ["lpm", "lpm-nocra", "lpm-s", "lpm-s-nocra", "lpm-e0"]  # distinct backbones / refiners
 
 
 @pytest.mark.parametrize("name", FAMILIES)

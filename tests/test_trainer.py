@@ -256,3 +256,22 @@ def test_cap_regions_keeps_a_random_subset_per_image():
     assert capped.flatten(1).sum(1).tolist() == [5, 3]
     assert not (capped & ~mask).any()
     assert cap_regions(mask, 30) is mask
+
+
+def test_init_from_another_variant_takes_the_tensors_that_fit(tmp_path, folder, finished_run):
+    """An lpm-e0 run warm-started from lpm-s weights: the refiner comes over whole, the
+    backbone (another architecture) stays as built, and the log says what was taken."""
+    source = load_eager(finished_run / "last.pt").model.state_dict()
+    trainer = Trainer(tiny_config(tmp_path / "run", folder, model_version="lpm-e0",
+                                  init_weights=str(finished_run / "last.pt")))
+    own = trainer.model.state_dict()
+    refiner = [k for k in own if k.startswith("refiner.")]
+    assert refiner and all(torch.equal(own[k], source[k]) for k in refiner)
+    assert not any(k in source for k in own if k.startswith("lowres.backbone."))
+    assert trainer.init_notes and trainer.init_notes[0].startswith("warm start: ")
+    assert "from lpm-s" in trainer.init_notes[0]
+
+
+def test_backbone_weights_need_the_efficientnet_variant(tmp_path, folder):
+    with pytest.raises(LpmatteError, match="needs an EfficientNet-Lite model"):
+        Trainer(tiny_config(tmp_path / "run", folder, backbone_weights="imagenet"))

