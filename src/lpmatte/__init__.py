@@ -2,7 +2,7 @@
 
 >>> import lpmatte
 >>> lpmatte.list_models()[:3]
-['lpm', 'lpm-nocra', 'lpm-s']
+['lpm', 'lpm-e0', 'lpm-nocra']
 """
 
 from lpmatte.registry import list_models
