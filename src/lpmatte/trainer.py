@@ -478,7 +478,7 @@ class Trainer:
                                f"'{model.config.name}' ({checkpoint.config.name} weights)")
         model.load_state_dict(shared, strict=False)
         self.init_notes.append(f"warm start: {len(shared)} of {len(own)} tensors from "
-                    f"{checkpoint.config.name} ({self.config.init_weights})")
+                               f"{checkpoint.config.name} ({self.config.init_weights})")
 
     def _same_version(self, config, source):
         asked = self.config.model_version
