@@ -434,19 +434,22 @@ class Trainer:
     def _build_model(self, resumed: dict | None) -> LightweightPortraitMatting:
         from lpmatte.registry import create_config
 
-        init = self.config.init_weights
+        init = None
+        if resumed is None and self.config.init_weights:
+            init = load_checkpoint(self.config.init_weights)
+        asked = self.config.model_version
         if resumed is not None:
             config = self._same_version(config_from_dict(resumed["config"]), self.files.last)
-        elif init and not self.config.model_version:
-            config = load_checkpoint(init).config
+        elif init is not None and asked in (None, init.config.name):
+            config = init.config  # keeps any refiner options the weights were built with
         else:
-            config = create_config(self.config.model_version or "lpm-s")
+            config = create_config(asked or "lpm-s")
         torch.manual_seed(self.config.seed)
         model = LightweightPortraitMatting(config)
         if resumed is None and self.config.backbone_weights:
             self._load_backbone(model)
-        if resumed is None and init:
-            self._warm_start(model, load_checkpoint(init))
+        if init is not None:
+            self._warm_start(model, init)
         return model
 
     def _load_backbone(self, model: LightweightPortraitMatting) -> None:
