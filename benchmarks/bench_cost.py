@@ -2,7 +2,7 @@
 
 The refined-region count depends on content; an untrained model's trimap is noise, so the
 refined cells are forced to the boundary band of a synthetic portrait
-(lpmatte.synthetic), the band a trained trimap head marks "unknown".
+(lpmatte.data.synthetic), the band a trained trimap head marks "unknown".
 
     python benchmarks/bench_cost.py [--models lpm lpm-s] [--markdown]
 """
@@ -13,10 +13,10 @@ import argparse
 
 import torch
 
-from lpmatte.cost import measure_cost
-from lpmatte.model import LightweightPortraitMatting, pad_to_multiple
-from lpmatte.registry import create_config, list_models
-from lpmatte.synthetic import boundary_region_mask, synthetic_portrait
+from lpmatte.data.synthetic import boundary_region_mask, synthetic_portrait
+from lpmatte.inference.cost import measure_cost
+from lpmatte.model.model import LightweightPortraitMatting, pad_to_multiple
+from lpmatte.model.registry import create_config, list_models
 
 SIZES = {"hd": (1792, 1152), "4k": (3456, 2304)}  # portrait H x W, as the reference profiler
 

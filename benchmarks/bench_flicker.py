@@ -8,8 +8,8 @@ background; the person stands still for the first third, walks across in the sec
 stands still again in the last. Every frame gets fresh sensor noise (``--noise``, in 0..255
 units) and the clip goes through H.264 (``--crf``), as a real recording would.
 Each frame is matted on its own (``coarse_filter=None``) and with a
-:class:`~lpmatte.temporal.TemporalStabilizer`; the table gives dtSSD (flicker, as Robust
-Video Matting's evaluation, :func:`lpmatte.temporal.dtssd`) and MAD x 1e3 (accuracy; a lag
+:class:`~lpmatte.inference.temporal.TemporalStabilizer`; the table gives dtSSD (flicker, as Robust
+Video Matting's evaluation, :func:`lpmatte.inference.temporal.dtssd`) and MAD x 1e3 (accuracy; a lag
 on motion would raise it in the moving third) over all frames and per third.
 
 ``--model oracle`` replaces the network by a stand-in with known, independent per-frame
@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lpmatte.temporal import TemporalStabilizer, dtssd
-from lpmatte.video_io import VideoSource, import_av
+from lpmatte.inference.temporal import TemporalStabilizer, dtssd
+from lpmatte.media.video_io import VideoSource, import_av
 
 
 def person_alpha(height: int, width: int, centre_x: float, edge: float = 2.0) -> np.ndarray:

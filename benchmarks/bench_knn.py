@@ -1,6 +1,6 @@
 """Neighbour search at inference: pairwise top-k vs grid search vs scipy's cKDTree.
 
-Regions are the boundary cells of a synthetic portrait (lpmatte.synthetic) at HD and 4K.
+Regions are the boundary cells of a synthetic portrait (lpmatte.data.synthetic) at HD and 4K.
 cKDTree is timed for reference only: it does not break distance ties by region index, so
 its neighbours can differ from the training-time search (counted in the last column).
 
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from lpmatte.nearest_regions import knn_grid, knn_pairwise
-from lpmatte.synthetic import boundary_region_mask, portrait_alpha
+from lpmatte.data.synthetic import boundary_region_mask, portrait_alpha
+from lpmatte.model.nearest_regions import knn_grid, knn_pairwise
 
 SIZES = {"hd": (1792, 1152), "4k": (3456, 2304)}
 

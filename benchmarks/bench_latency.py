@@ -2,7 +2,7 @@
 
 Backends take turns run by run (A, B, C, A, B, C, ...), so a busy machine slows them
 alike. On a machine shared with other jobs, the CPU-time columns (process CPU time per
-frame, all threads) are the steadier measure of cost. Inputs are lpmatte.profiler's: a
+frame, all threads) are the steadier measure of cost. Inputs are lpmatte.evaluation.profiler's: a
 synthetic HD/4K portrait whose boundary cells are refined (about 1.9k regions at HD),
 or --images. Speed-ups are against eager-fp32 measured in the same run.
 
@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 import lpmatte
-from lpmatte.image_io import atomic_write
-from lpmatte.profiler import (
+from lpmatte.evaluation.profiler import (
     Timings,
     hardware_name,
     parse_size,
@@ -30,6 +29,7 @@ from lpmatte.profiler import (
     timed_runs,
     warm_up,
 )
+from lpmatte.media.image_io import atomic_write
 
 COLUMNS = ("model", "size", "backend", "e2e ms (median)", "p90", "FPS", "x eager",
            "CPU ms", "x eager (CPU)", "low-res ms", "refine ms", "regions", "GFLOPs",

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lpmatte.augmentation import AugmentConfig, TrainingDataset, collate
-from lpmatte.backgrounds import ImageFolderBackgrounds, MixedBackgrounds, ProceduralBackgrounds
+from lpmatte.data.augment import AugmentConfig, TrainingDataset, collate
+from lpmatte.data.backgrounds import ImageFolderBackgrounds, MixedBackgrounds, ProceduralBackgrounds
 
 
 def synthetic_set(root: Path, count: int = 16, size=(800, 600)) -> Path:
@@ -47,14 +47,14 @@ def synthetic_set(root: Path, count: int = 16, size=(800, 600)) -> Path:
 
 def folder_with_colours(root: Path):
     """images/ + alpha/, with fg/ and bg/ when present, as a matting dataset."""
-    from lpmatte.datasets import MattingDataset
-    from lpmatte.datasets.folder import folder_files
+    from lpmatte.data.datasets import MattingDataset
+    from lpmatte.data.datasets.folder import folder_files
 
     return MattingDataset(folder_files(root, "images", "alpha", None, "fg", "bg"))
 
 
 def build_sources(args, scratch: Path):
-    from lpmatte.soft_alpha import soft_alpha_dataset
+    from lpmatte.data.soft_alpha import soft_alpha_dataset
 
     sources = [soft_alpha_dataset(path) for path in args.soft_alpha]
     sources += [folder_with_colours(Path(path)) for path in args.folder]

@@ -7,7 +7,7 @@ environment of its own, created on first use under $LPMATTE_CACHE/bench-mediapip
 says so and reports lpmatte alone.
 
 Both tools get the same uint8 RGB images: synthetic portraits with exact alpha
-(lpmatte.synthetic, the default) or real photos with --images and --masks (binary person
+(lpmatte.data.synthetic, the default) or real photos with --images and --masks (binary person
 masks, e.g. flickr-portraits). Latency: per image, the median of --repeat calls after one
 warm-up, in-memory image to full-resolution matte; the table gives the median over images.
 Quality: the same metric code for both (lpmatte.metrics): SAD (thousands), MSE x 1e3,
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 
 import lpmatte
-from lpmatte.image_io import atomic_write, load_alpha, open_image
+from lpmatte.data.synthetic import synthetic_portrait
+from lpmatte.evaluation.profiler import hardware_name, parse_size
+from lpmatte.media.image_io import atomic_write, load_alpha, open_image
 from lpmatte.metrics import mad, mse, sad
-from lpmatte.profiler import hardware_name, parse_size
-from lpmatte.synthetic import synthetic_portrait
 
 MEDIAPIPE = "mediapipe==0.10.21"
 SELECTIONS = {0: "general 256x256", 1: "landscape 144x256"}
@@ -203,7 +203,7 @@ def main() -> None:
     if not note:
         results.update(other)
     height, width = scenes[0][1].shape[:2]
-    source = args.images or "synthetic portraits (lpmatte.synthetic)"
+    source = args.images or "synthetic portraits (lpmatte.data.synthetic)"
     text = (f"CPU: {hardware_name(torch.device('cpu'))}, lpmatte with {torch.get_num_threads()} "
             f"threads; {len(scenes)} images of {width}x{height} from {source}.\n"
             f"Command: python benchmarks/bench_mediapipe.py {' '.join(sys.argv[1:])}\n\n"

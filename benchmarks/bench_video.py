@@ -7,7 +7,7 @@ Writes a synthetic H.264 clip, prints its decoding-only fps, then per output for
 - encode-only fps: composing and encoding precomputed alphas;
 - model-only fps: ``Matter.predict`` on frames already decoded into memory;
 - serial fps: decode, predict and encode one after the other in one thread (no overlap);
-- end-to-end fps: :func:`lpmatte.video.convert_video` (threads and queues), and its
+- end-to-end fps: :func:`lpmatte.apps.video.convert_video` (threads and queues), and its
   ratio to model-only fps (100% means decoding and encoding cost nothing extra).
 With spare CPU cores (or the model on a GPU), end to end approaches the slowest stage;
 serial approaches 1 / (sum of the stages' times per frame).
@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 import lpmatte
-from lpmatte.temporal import TemporalStabilizer
-from lpmatte.video import composer, convert_video, make_background, make_writer, resolve_target
-from lpmatte.video_io import AtomicOutput, VideoSource, import_av
+from lpmatte.apps.video import composer, convert_video, make_background, make_writer, resolve_target
+from lpmatte.inference.temporal import TemporalStabilizer
+from lpmatte.media.video_io import AtomicOutput, VideoSource, import_av
 
 SUFFIX = {"prores": ".mov", "webm": ".webm", "png": "", "alpha": ".mp4", "green": ".mp4",
           "composite": ".mp4"}
@@ -97,7 +97,7 @@ def encode_only_fps(images: list[np.ndarray], alphas: list[np.ndarray], output: 
     """Frames per second of composing and encoding alone."""
     from fractions import Fraction
 
-    from lpmatte.video_io import ContainerWriter, PngSequenceWriter
+    from lpmatte.media.video_io import ContainerWriter, PngSequenceWriter
 
     target = resolve_target(output, format)
     compose = composer(format, make_background(format, None))

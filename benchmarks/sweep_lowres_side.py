@@ -9,7 +9,7 @@ every image and the MAD against the soft-alpha target (at the target's size) is 
 
 Run it with ``--flip-tta on`` and ``off`` to choose mirror averaging the same way, and with
 ``--margins 0.02,0.1`` to choose which cells the second pass refines
-(``lpmatte.inference.TRANSITION_MARGIN``; one table per margin).
+(``lpmatte.inference.pipeline.TRANSITION_MARGIN``; one table per margin).
 Images come from the shared sets minus the held-out ids (training/val_ids.txt), every
 n-th sorted stem, so the choice is not tuned on the validation split.
 """
@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 import lpmatte
-import lpmatte.inference
+import lpmatte.inference.pipeline
 from lpmatte.cli.common import parse_switch
-from lpmatte.image_io import load_alpha, load_rgb
+from lpmatte.media.image_io import load_alpha, load_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("flickr-portraits", "ccp-people")
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=40, help="images per set")
     parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
                         help="mirror averaging (lpmatte.load); default: the weights'")
-    parser.add_argument("--margins", default=str(lpmatte.inference.TRANSITION_MARGIN),
+    parser.add_argument("--margins", default=str(lpmatte.inference.pipeline.TRANSITION_MARGIN),
                         help="second-pass transition margins to compare (default: the "
                              "package's)")
     args = parser.parse_args()
@@ -74,7 +74,7 @@ def main() -> None:
     pairs = [(load_rgb(i), load_alpha(a)) for i, a in
              training_pairs(args.shared, args.soft, args.val_ids, args.count)]
     for margin in [float(m) for m in args.margins.split(",")]:
-        lpmatte.inference.TRANSITION_MARGIN = margin
+        lpmatte.inference.pipeline.TRANSITION_MARGIN = margin
         print(f"\n{len(pairs)} training images, flip_tta {args.flip_tta}, transition margin "
               f"{margin:g}; MAD by image scale (rows) and lowres_side (columns)")
         print_table(args.model, pairs, sides, scales, args.flip_tta)

@@ -1,7 +1,7 @@
 """Validation of a model on the held-out ids of training/val_ids.txt, next to MediaPipe.
 
 For each shared set (flickr-portraits, ccp-people) the held-out images are matted by the
-model through lpmatte's own benchmark pipeline (`lpmatte.benchmark`, p3m protocol, whole
+model through lpmatte's own benchmark pipeline (`lpmatte.evaluation.benchmark`, p3m protocol, whole
 image) and by MediaPipe selfie segmentation (run in its own virtual environment, see
 bench_mediapipe.py) on the same images; both are scored by the same code:
 MAD, MSE, SAD, Grad, Conn (p3m), IoU of alpha > 0.5, and MAD inside a 20-px band around
@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lpmatte.benchmark import benchmark
 from lpmatte.cli.common import parse_lowres_side, parse_switch
-from lpmatte.image_io import load_alpha, load_rgb, save_png, to_uint8
+from lpmatte.evaluation.benchmark import benchmark
+from lpmatte.media.image_io import load_alpha, load_rgb, save_png, to_uint8
 from lpmatte.metrics import compute_metrics, mad
 
 ROOT = Path(__file__).resolve().parents[1]

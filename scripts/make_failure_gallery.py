@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lpmatte.image_io import load_alpha
+from lpmatte.media.image_io import load_alpha
 
 SET = "ccp-people"
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lpmatte.augmentation import (
+from lpmatte.data.augment import (
     LINEAR_OPS,
     NONLINEAR_OPS,
     REGION_OPS,
@@ -25,7 +25,7 @@ from lpmatte.augmentation import (
     thin_plate_spline_offsets,
     trimap_target,
 )
-from lpmatte.backgrounds import (
+from lpmatte.data.backgrounds import (
     PATTERNS,
     ImageFolderBackgrounds,
     MixedBackgrounds,
@@ -245,8 +245,8 @@ def test_dataset_concatenates_sources_and_checks_indices():
 
 
 def write_folder(root, with_fg=True):
-    from lpmatte.datasets import MattingDataset
-    from lpmatte.datasets.folder import folder_files
+    from lpmatte.data.datasets import MattingDataset
+    from lpmatte.data.datasets.folder import folder_files
 
     for name in ("images", "alpha", "fg"):
         (root / name).mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import lpmatte
-from lpmatte.backends import BACKENDS, has_onnxruntime, resolve_backend
+from lpmatte.data.synthetic import boundary_region_mask, synthetic_portrait
 from lpmatte.errors import LpmatteError
-from lpmatte.synthetic import boundary_region_mask, synthetic_portrait
+from lpmatte.inference.backends import BACKENDS, has_onnxruntime, resolve_backend
 
 CPU = torch.device("cpu")
 needs_onnxruntime = pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lpmatte.benchmark import default_out_dir, fit_area, git_commit, resize_policy
 from lpmatte.cli import main
-from lpmatte.evaluation import evaluate_folders, read_csv
+from lpmatte.evaluation.benchmark import default_out_dir, fit_area, git_commit, resize_policy
+from lpmatte.evaluation.folders import evaluate_folders, read_csv
 
 H, W = 96, 128
 

@@ -2,10 +2,10 @@ import pytest
 import torch
 
 import lpmatte
-from lpmatte.checkpoint import config_to_dict, load_checkpoint, save_safetensors
 from lpmatte.errors import LpmatteError
-from lpmatte.model import LightweightPortraitMatting
-from lpmatte.registry import create_config
+from lpmatte.model.model import LightweightPortraitMatting
+from lpmatte.model.registry import create_config
+from lpmatte.model.weights import config_to_dict, load_checkpoint, save_safetensors
 
 
 def _model():

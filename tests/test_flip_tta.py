@@ -1,4 +1,4 @@
-"""Mirror averaging of the low-res network (lpmatte.inference.MirrorAveraged, flip_tta)."""
+"""Mirror averaging of the low-res network (lpmatte.inference.pipeline.MirrorAveraged, flip_tta)."""
 
 import json
 
@@ -7,13 +7,13 @@ import pytest
 import torch
 
 import lpmatte
-from lpmatte.backends import TorchBackend
-from lpmatte.checkpoint import save_safetensors
 from lpmatte.cli import main
 from lpmatte.errors import LpmatteError
-from lpmatte.inference import MirrorAveraged, run_inference
-from lpmatte.model import LightweightPortraitMatting, pad_to_multiple
-from lpmatte.registry import create_config
+from lpmatte.inference.backends import TorchBackend
+from lpmatte.inference.pipeline import MirrorAveraged, run_inference
+from lpmatte.model.model import LightweightPortraitMatting, pad_to_multiple
+from lpmatte.model.registry import create_config
+from lpmatte.model.weights import save_safetensors
 
 
 class RampBackend:

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from lpmatte.errors import LpmatteError
-from lpmatte.foreground import (
+from lpmatte.media.foreground import (
     estimate_foreground,
     estimate_foreground_background,
     match_composite,

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lpmatte.augmentation import TrainingSample
-from lpmatte.losses import (
+from lpmatte.data.augment import TrainingSample
+from lpmatte.training.losses import (
     CHARBONNIER_EPS,
     LossWeights,
     MattingLoss,

@@ -3,13 +3,13 @@ import math
 import pytest
 import torch
 
-from lpmatte.checkpoint import config_from_dict, config_to_dict
-from lpmatte.cost import measure_cost
-from lpmatte.cross_region_attention import CrossRegionAttention, relative_bias_index
-from lpmatte.model import LightweightPortraitMatting
-from lpmatte.nearest_regions import knn_pairwise
-from lpmatte.refiner import Refiner
-from lpmatte.registry import create_config, list_models
+from lpmatte.inference.cost import measure_cost
+from lpmatte.model.cross_region_attention import CrossRegionAttention, relative_bias_index
+from lpmatte.model.model import LightweightPortraitMatting
+from lpmatte.model.nearest_regions import knn_pairwise
+from lpmatte.model.refiner import Refiner
+from lpmatte.model.registry import create_config, list_models
+from lpmatte.model.weights import config_from_dict, config_to_dict
 
 
 def _model(name: str, seed: int = 0, **refiner_options) -> LightweightPortraitMatting:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lpmatte.nearest_regions import knn_grid, knn_pairwise
+from lpmatte.model.nearest_regions import knn_grid, knn_pairwise
 
 
 def _brute_force(regions: torch.Tensor, k: int):

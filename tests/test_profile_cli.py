@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from lpmatte.cli import main
-from lpmatte.inference import STAGES
-from lpmatte.profiler import parse_size
+from lpmatte.evaluation.profiler import parse_size
+from lpmatte.inference.pipeline import STAGES
 
 FAST = ["--model", "lpm-s", "--size", "96x128", "--runs", "2", "--warmup", "1",
         "--backend", "eager-fp32", "--device", "cpu"]

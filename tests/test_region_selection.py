@@ -1,8 +1,8 @@
 import torch
 
-from lpmatte.model import LightweightPortraitMatting
-from lpmatte.region_selection import crop_regions, paste_regions, select_regions
-from lpmatte.registry import create_config
+from lpmatte.model.model import LightweightPortraitMatting
+from lpmatte.model.region_selection import crop_regions, paste_regions, select_regions
+from lpmatte.model.registry import create_config
 
 
 def _logits_for(classes: torch.Tensor) -> torch.Tensor:

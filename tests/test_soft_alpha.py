@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lpmatte.errors import LpmatteError
-from lpmatte.soft_alpha import (
+from lpmatte.data.soft_alpha import (
     UNKNOWN,
     BandConfig,
     band_radius,
@@ -19,6 +18,7 @@ from lpmatte.soft_alpha import (
     solve_alpha,
     write_contact_sheet,
 )
+from lpmatte.errors import LpmatteError
 
 WIDE = BandConfig(band_fraction=0.05, hair_fraction=0.05)  # 4 px on a 60x60 image
 

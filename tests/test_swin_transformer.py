@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from lpmatte.config import SwinConfig
-from lpmatte.swin_transformer import (
+from lpmatte.model.backbones.swin_transformer import (
     MASKED,
     SwinBlock,
     SwinTransformer,
@@ -13,6 +12,7 @@ from lpmatte.swin_transformer import (
     window_partition,
     window_reverse,
 )
+from lpmatte.model.config import SwinConfig
 
 
 def test_window_partition_round_trip():

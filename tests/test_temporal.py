@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lpmatte.temporal import TemporalStabilizer, cell_motion, dtssd, hysteresis, stillness
+from lpmatte.inference.temporal import TemporalStabilizer, cell_motion, dtssd, hysteresis, stillness
 
 H, W = 12, 16  # a 96x128 frame on the 1/8 grid
 

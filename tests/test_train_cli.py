@@ -13,14 +13,14 @@ from PIL import Image
 
 from lpmatte.cli import main
 from lpmatte.cli.train import build_config, register
-from lpmatte.errors import LpmatteError
-from lpmatte.train_data import (
+from lpmatte.data.spec import (
     SampleDraws,
     choose_validation_ids,
     parse_data_spec,
     split_validation,
 )
-from lpmatte.trainer import milestone_steps
+from lpmatte.errors import LpmatteError
+from lpmatte.training.trainer import milestone_steps
 
 
 def save(path: Path, array: np.ndarray) -> None:
@@ -78,7 +78,7 @@ def test_train_resume_then_matte_with_the_checkpoint(tmp_path, sixteen, capsys):
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, sixteen, monkeypatch):
-    from lpmatte.trainer import Trainer
+    from lpmatte.training.trainer import Trainer
 
     original = Trainer.train_step
 
@@ -94,7 +94,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, sixteen, monkeypatch)
 
 def test_sigterm_saves_a_checkpoint_exits_143_and_restores_handlers(tmp_path, sixteen,
                                                                    monkeypatch):
-    from lpmatte.trainer import Trainer
+    from lpmatte.training.trainer import Trainer
 
     original, before = Trainer.train_step, signal.getsignal(signal.SIGTERM)
 

@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 import lpmatte
+from lpmatte.data.spec import draw_indices
 from lpmatte.errors import LpmatteError
-from lpmatte.train_checkpoint import export_weights, restore_rng_state, rng_state
-from lpmatte.train_data import draw_indices
-from lpmatte.train_logging import summary_strip
-from lpmatte.trainer import (
+from lpmatte.training.checkpoints import export_weights, restore_rng_state, rng_state
+from lpmatte.training.run_log import summary_strip
+from lpmatte.training.trainer import (
     StepSchedule,
     TrainConfig,
     Trainer,
@@ -56,7 +56,7 @@ def tiny_config(train_dir, data, **overrides) -> TrainConfig:
 def fixed_batch_loss(trainer: Trainer, batch) -> float:
     """The loss of one batch with the drop-path draw fixed, without a gradient step."""
     torch.manual_seed(0)
-    from lpmatte.trainer import as_float32
+    from lpmatte.training.trainer import as_float32
 
     batch = trainer.prepare(batch)
     with torch.no_grad():
@@ -230,8 +230,8 @@ def test_precision_choice():
 
 
 def test_summary_strip_panels():
-    from lpmatte.augmentation import TrainingSample
-    from lpmatte.model import MattingOutput
+    from lpmatte.data.augment import TrainingSample
+    from lpmatte.model.model import MattingOutput
 
     image = torch.full((2, 3, 32, 32), 255, dtype=torch.uint8)
     alpha = torch.zeros(2, 1, 32, 32, dtype=torch.uint8)
@@ -247,7 +247,7 @@ def test_summary_strip_panels():
 
 
 def test_cap_regions_keeps_a_random_subset_per_image():
-    from lpmatte.trainer import cap_regions
+    from lpmatte.training.trainer import cap_regions
 
     mask = torch.zeros(2, 1, 6, 6, dtype=torch.bool)
     mask[0, 0, :4] = True  # 24 cells

@@ -1,5 +1,5 @@
 """Large images in two passes: the whole model at a working size, then full-resolution
-refinement around the outline (lpmatte.inference.run_two_passes, Matter.lowres_side)."""
+refinement around the outline (lpmatte.inference.pipeline.run_two_passes, Matter.lowres_side)."""
 
 import numpy as np
 import pytest
@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 
 import lpmatte
-from lpmatte.checkpoint import save_safetensors
 from lpmatte.cli import main
 from lpmatte.errors import LpmatteError
-from lpmatte.inference import run_inference, transition_cells, working_size
-from lpmatte.model import LightweightPortraitMatting
-from lpmatte.registry import create_config
+from lpmatte.inference.pipeline import run_inference, transition_cells, working_size
+from lpmatte.model.model import LightweightPortraitMatting
+from lpmatte.model.registry import create_config
+from lpmatte.model.weights import save_safetensors
 
 
 class DiskBackend:

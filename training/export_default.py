@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from lpmatte.checkpoint import load_checkpoint
-from lpmatte.train_checkpoint import export_weights
+from lpmatte.model.weights import load_checkpoint
+from lpmatte.training.checkpoints import export_weights
 
 
 def main() -> None:

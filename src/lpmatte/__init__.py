@@ -5,7 +5,7 @@
 ['lpm', 'lpm-e0', 'lpm-nocra']
 """
 
-from lpmatte.registry import list_models
+from lpmatte.model.registry import list_models
 
 __version__ = "0.1.0"
 __all__ = ["load", "list_models", "Matter", "__version__"]

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lpmatte.backends import create_backend, resolve_backend
-from lpmatte.checkpoint import load_checkpoint
-from lpmatte.config import ModelConfig
 from lpmatte.errors import LpmatteError
-from lpmatte.image_io import load_rgb
-from lpmatte.inference import NO_CLOCK, host_threads, run_inference
-from lpmatte.model import LightweightPortraitMatting
-from lpmatte.registry import create_config, list_models
+from lpmatte.inference.backends import create_backend, resolve_backend
+from lpmatte.inference.pipeline import NO_CLOCK, host_threads, run_inference
+from lpmatte.media.image_io import load_rgb
+from lpmatte.model.config import ModelConfig
+from lpmatte.model.model import LightweightPortraitMatting
+from lpmatte.model.registry import create_config, list_models
+from lpmatte.model.weights import load_checkpoint
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "default.safetensors"
@@ -47,12 +47,12 @@ def resolve_device(device: str = "auto") -> torch.device:
 class Matter:
     """A loaded model ready to matte images. Build it with :func:`load`.
 
-    ``backend`` (a name of :data:`lpmatte.backends.BACKENDS` other than ``auto``, or a
+    ``backend`` (a name of :data:`lpmatte.inference.backends.BACKENDS` other than ``auto``, or a
     backend object) runs the two networks; ``model`` is None for an exported ONNX file.
     ``lowres_side``: images with a longer side run in two passes, the first at this long
-    side (:func:`lpmatte.inference.run_two_passes`); None: one pass at full resolution.
+    side (:func:`lpmatte.inference.pipeline.run_two_passes`); None: one pass at full resolution.
     ``flip_tta``: the low-res network also sees the mirrored image and the two coarse
-    predictions are averaged (:class:`lpmatte.inference.MirrorAveraged`).
+    predictions are averaged (:class:`lpmatte.inference.pipeline.MirrorAveraged`).
     """
 
     def __init__(self, model: LightweightPortraitMatting | None, device: torch.device, name: str,
@@ -96,7 +96,7 @@ class Matter:
                 (1, 1, h, w), (1, 3, h, w) tensors (h, w = ceil(H / 8), ceil(W / 8)) and
                 returning new ``(coarse_alpha, trimap_probs)``; video uses it for stability.
             region_mask: (1, 1, h, w) bool forcing which 8x8 cells are refined.
-            clock: a :class:`lpmatte.inference.StageClock` collecting per-stage times.
+            clock: a :class:`lpmatte.inference.pipeline.StageClock` collecting per-stage times.
         Returns:
             float32 HxW alpha in [0, 1], or ``(alpha, trimap)``.
         """
@@ -130,8 +130,8 @@ class Matter:
         return trimap[: size[0], : size[1]].numpy()
 
     def cost(self, image):
-        """Parameters and FLOPs per stage for ``image``: a :class:`lpmatte.cost.CostReport`."""
-        from lpmatte.cost import measure_cost
+        """Parameters and FLOPs per stage: a :class:`lpmatte.inference.cost.CostReport`."""
+        from lpmatte.inference.cost import measure_cost
 
         if self.model is None:
             raise LpmatteError(f"'{self.name}' is an ONNX export: costing needs the PyTorch "
@@ -165,8 +165,8 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
 
     Registered names without shipped weights build an untrained model (``.untrained``
     is True): useful for tests, profiling and as a training starting point.
-    ``backend`` picks what runs the networks (:data:`lpmatte.backends.BACKENDS`; ``auto``:
-    the fastest that agrees with ``eager-fp32`` on ``device``, see :mod:`lpmatte.backends`).
+    ``backend`` picks what runs the networks (:data:`lpmatte.inference.backends.BACKENDS`; ``auto``:
+    the fastest that agrees with ``eager-fp32`` on ``device``; :mod:`lpmatte.inference.backends`).
     ``lowres_side``: larger images run in two passes, the first with this long side
     (see :class:`Matter`); ``"auto"``: what the weights' metadata says (the scale their
     training saw), else one full-resolution pass as the paper; None or 0: one pass.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lpmatte.benchmark import COST_COLUMNS, DEFAULT_MAX_AREA, HD_AREA, benchmark
 from lpmatte.cli.common import add_command, add_model_arguments
-from lpmatte.evaluation import format_table
+from lpmatte.evaluation.benchmark import COST_COLUMNS, DEFAULT_MAX_AREA, HD_AREA, benchmark
+from lpmatte.evaluation.folders import format_table
 from lpmatte.metrics import PROTOCOLS
 
 DESCRIPTION = f"""\

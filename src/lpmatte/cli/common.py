@@ -18,7 +18,7 @@ def add_command(subparsers, name: str, help: str, description: str | None = None
 
 def add_model_arguments(parser, backend: str = "auto") -> None:
     """--model, --device and --backend (default ``backend``)."""
-    from lpmatte.backends import BACKENDS
+    from lpmatte.inference.backends import BACKENDS
 
     parser.add_argument("--model", default="default", metavar="NAME|PATH",
                         help="registered model name, weights file or .onnx export "

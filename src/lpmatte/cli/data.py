@@ -69,13 +69,13 @@ def _report(done: int, errors: list[str]) -> int:
 
 
 def run_solve_fg_bg(args) -> int:
-    from lpmatte.foreground import solve_fg_bg_folder
+    from lpmatte.media.foreground import solve_fg_bg_folder
 
     return _report(*solve_fg_bg_folder(args.root, args.workers, args.format))
 
 
 def run_soft_alpha(args) -> int:
-    from lpmatte.soft_alpha import BandConfig, convert_folder, write_contact_sheet
+    from lpmatte.data.soft_alpha import BandConfig, convert_folder, write_contact_sheet
 
     hair_band = 2 * args.band if args.hair_band is None else args.hair_band
     if not 0 < args.band <= hair_band:

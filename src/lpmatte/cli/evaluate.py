@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 from lpmatte import __version__
 from lpmatte.cli.common import add_command
-from lpmatte.datasets.files import describe_missing
-from lpmatte.evaluation import evaluate_folders, format_table, write_csv
+from lpmatte.data.datasets.files import describe_missing
+from lpmatte.evaluation.folders import evaluate_folders, format_table, write_csv
 from lpmatte.metrics import PROTOCOLS
 
 DESCRIPTION = """\

@@ -35,8 +35,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import lpmatte
     from lpmatte.errors import LpmatteError
-    from lpmatte.export import check_export, export_onnx
-    from lpmatte.profiler import parse_size
+    from lpmatte.evaluation.profiler import parse_size
+    from lpmatte.inference.backends import check_export
+    from lpmatte.inference.onnx_export import export_onnx
 
     if not args.output.endswith(".onnx"):
         raise LpmatteError(f"{args.output}: the output file must end in .onnx")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from lpmatte.batch import FORMATS, matte_files
+from lpmatte.apps.images import FORMATS, matte_files
 from lpmatte.cli.common import add_command, add_model_arguments, load_matter
-from lpmatte.compose import parse_background
+from lpmatte.media.compose import parse_background
 
 EXAMPLES = """\
 examples:

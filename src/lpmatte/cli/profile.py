@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import torch
 
-    from lpmatte.profiler import parse_size, profile
+    from lpmatte.evaluation.profiler import parse_size, profile
 
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))

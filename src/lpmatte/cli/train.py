@@ -1,4 +1,4 @@
-"""``lpmatte train``: train or fine-tune a model (a thin layer over :mod:`lpmatte.trainer`)."""
+"""``lpmatte train``: train or fine-tune a model (thin layer over lpmatte.training.trainer)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ examples:
 
 --data is a folder with images/ + alpha/ (+ fg/, bg/), a soft-alpha folder (source.json),
 or a .toml/.json/.yaml file listing sources with weights and background folders
-(see lpmatte.train_data). Any checkpoint (runs/s1/last.pt) works as lpmatte matte --model.
+(see lpmatte.data.spec). Any checkpoint (runs/s1/last.pt) works as lpmatte matte --model.
 A train dir that already holds a run needs --resume; --resume without one is an error.
 """
 
@@ -129,7 +129,7 @@ def given_options(args) -> dict:
     """The TrainConfig fields set on the command line (an option left off is None)."""
     import dataclasses
 
-    from lpmatte.trainer import INVOCATION_FIELDS, TrainConfig
+    from lpmatte.training.trainer import INVOCATION_FIELDS, TrainConfig
 
     dest = {"num_workers": "workers"}  # field -> option name where they differ
     given = {}
@@ -141,7 +141,7 @@ def given_options(args) -> dict:
 
 
 def build_config(args):
-    from lpmatte.trainer import TrainConfig, resume_config
+    from lpmatte.training.trainer import TrainConfig, resume_config
 
     given = given_options(args)
     if args.resume:  # the stored recipe, with what was given again replacing it
@@ -149,7 +149,7 @@ def build_config(args):
     if "data" not in given:
         raise LpmatteError("--data is required to train (a folder or a data config file)")
     if "model_version" not in given:
-        from lpmatte.registry import list_models
+        from lpmatte.model.registry import list_models
 
         raise LpmatteError("--model-version is required for a new run "
                            f"(one of {', '.join(list_models())})")
@@ -158,7 +158,7 @@ def build_config(args):
 
 
 def export(args) -> int:
-    from lpmatte.train_checkpoint import export_weights
+    from lpmatte.training.checkpoints import export_weights
 
     folder = Path(args.train_dir)
     source = folder / "best.pt" if (folder / "best.pt").is_file() else folder / "last.pt"
@@ -192,7 +192,7 @@ def stop_on_signals():
 def run(args) -> int:
     if args.export:
         return export(args)
-    from lpmatte.trainer import Trainer
+    from lpmatte.training.trainer import Trainer
 
     trainer = Trainer(build_config(args))
     try:

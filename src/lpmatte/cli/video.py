@@ -1,9 +1,9 @@
-"""`lpmatte video`: matte a video into a transparent or composited video (see lpmatte.video)."""
+"""`lpmatte video`: matte a video into a transparent or composited one (lpmatte.apps.video)."""
 
 from __future__ import annotations
 
+from lpmatte.apps.video import FORMATS, convert_video
 from lpmatte.cli.common import add_command, add_model_arguments
-from lpmatte.video import FORMATS, convert_video
 
 EXAMPLES = """\
 formats:

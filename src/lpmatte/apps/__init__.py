@@ -1,0 +1,1 @@
+"""Applications over a loaded :class:`lpmatte.api.Matter`: folders of images, videos."""

@@ -1,0 +1,1 @@
+"""Scoring and measuring: folders of mattes, benchmark datasets, latency profiles."""

@@ -1,0 +1,200 @@
+"""Inference backends: what runs the two networks of :mod:`lpmatte.inference.pipeline`.
+
+Every backend has ``.name``, ``.device``, ``.config`` (the :class:`ModelConfig`) and
+
+- ``lowres(padded)``: (B, 3, H, W) in [0, 1], H, W multiples of 16 -> the main outputs
+  (alpha_logits (B, 1, H/8, W/8), trimap_logits (B, 3, H/8, W/8)), float32;
+- ``refine(crops, regions, neighbours, valid)``: (N, 4, 8, 8) RGB + coarse alpha -> refined
+  alpha patches (N, 1, 8, 8), float32.
+
+Names (``--backend``): ``eager-fp32`` (the reference), ``channels-last``, ``bf16``
+(autocast; fast only on CPUs with AVX512-BF16/AMX), ``fp16`` (CUDA: half weights +
+channels_last), ``compile`` (torch.compile of the low-res network, fp32 on CPU, fp16 +
+channels_last + CUDA graphs on CUDA; minutes of warm-up per input size), ``onnx``
+(onnxruntime, fp32) and ``onnx-int8`` (onnxruntime, int8 dynamically quantized matrix
+products of the low-res network). ``auto`` picks ``fp16`` on CUDA, else ``onnx-int8``
+when onnxruntime is installed, else ``bf16`` on CPUs with native bf16, else
+``eager-fp32``; the environment variable ``LPMATTE_BACKEND`` overrides that choice. All
+agree with ``eager-fp32`` (see tests/test_backends.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from contextlib import nullcontext
+
+import torch
+
+from lpmatte.errors import LpmatteError
+
+TORCH_BACKENDS = ("eager-fp32", "channels-last", "bf16", "fp16", "compile")
+ONNX_BACKENDS = ("onnx", "onnx-int8")
+BACKENDS = ("auto", *TORCH_BACKENDS, *ONNX_BACKENDS)
+
+
+def has_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs whose bf16 matrix products beat fp32 (AVX512-BF16 or AMX)."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def resolve_backend(name: str, device: torch.device) -> str:
+    """``auto`` -> the fastest backend known to agree with eager fp32 on ``device``."""
+    if name not in BACKENDS:
+        raise LpmatteError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    if name == "fp16" and device.type != "cuda":
+        raise LpmatteError("--backend fp16 needs a CUDA device (on CPU use bf16 or onnx-int8)")
+    if name != "auto":
+        return name
+    if os.environ.get("LPMATTE_BACKEND", "auto") != "auto":
+        return resolve_backend(os.environ["LPMATTE_BACKEND"], device)
+    if device.type == "cuda":
+        return "fp16"
+    if has_onnxruntime():
+        return "onnx-int8"
+    return "bf16" if cpu_has_native_bf16() else "eager-fp32"
+
+
+class TorchBackend:
+    """The PyTorch modules in eager mode, optionally in reduced precision, channels_last
+    memory layout or compiled. Outputs are always float32."""
+
+    def __init__(self, model, device: torch.device, name: str = "eager-fp32"):
+        self.name, self.device, self.config = name, device, model.config
+        cuda = device.type == "cuda"
+        half = name == "fp16" or (name == "compile" and cuda)
+        self.dtype = torch.float16 if half else torch.float32
+        self.channels_last = name == "channels-last" or half
+        self.model = self._prepare(model)
+        self._lowres = self.model.lowres
+        if name == "compile":  # CUDA graphs on the GPU: the low-res network is launch-bound
+            mode = "reduce-overhead" if cuda else None
+            self._lowres = torch.compile(self.model.lowres, dynamic=False, mode=mode)
+
+    def _prepare(self, model):
+        if self.dtype == torch.float32 and not self.channels_last:
+            return model.to(self.device).eval()
+        model = copy.deepcopy(model).to(self.device, self.dtype).eval()
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def _autocast(self):
+        if self.name != "bf16":
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, self.dtype)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def lowres(self, padded: torch.Tensor):
+        with self._autocast():
+            main = self._lowres(self._input(padded))[-1]
+        # clone: a compiled graph may reuse its output buffers on the next call
+        return main.alpha_logits.float().clone(), main.trimap_logits.float().clone()
+
+    def refine(self, crops, regions, neighbours, valid) -> torch.Tensor:
+        with self._autocast():
+            patches = self.model.refiner(self._input(crops), regions, neighbours, valid)
+        return patches.float()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+class OnnxBackend:
+    """onnxruntime sessions over the two graphs of :mod:`lpmatte.inference.onnx_export`."""
+
+    def __init__(self, graphs, device: torch.device, config=None):
+        self.config, self.device = config or graphs.config, device
+        self.metadata = graphs.metadata
+        precision = graphs.metadata.get("lpmatte_precision", "fp32")
+        self.name = "onnx-int8" if precision == "int8" else "onnx"
+        self.host_threads = 1 if device.type == "cpu" else None  # see inference.host_threads
+        self._lowres = _session(graphs.lowres, device)
+        self._refiner = _session(graphs.refiner, device)
+        self._refiner_inputs = [i.name for i in self._refiner.get_inputs()]
+
+    def lowres(self, padded: torch.Tensor):
+        alpha_logits, trimap_logits = self._lowres.run(None, {"image": _numpy(padded)})
+        return self._tensor(alpha_logits), self._tensor(trimap_logits)
+
+    def refine(self, crops, regions, neighbours, valid) -> torch.Tensor:
+        given = {"crops": crops, "regions": regions, "neighbours": neighbours, "valid": valid}
+        feeds = {name: _numpy(given[name]) for name in self._refiner_inputs}
+        return self._tensor(self._refiner.run(None, feeds)[0])
+
+    def _tensor(self, array) -> torch.Tensor:
+        return torch.from_numpy(array).to(self.device)
+
+    def synchronize(self) -> None:
+        pass  # onnxruntime returns only when its outputs are ready
+
+
+def _numpy(x: torch.Tensor):
+    return x.detach().cpu().contiguous().numpy()
+
+
+def _session(graph, device: torch.device):
+    """An onnxruntime session with one intra-op thread per PyTorch thread."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")  # untested: no GPU in development
+    return ort.InferenceSession(graph.SerializeToString(), options, providers=providers)
+
+
+def _onnx_backend(name: str, device: torch.device, model, path) -> OnnxBackend:
+    if not has_onnxruntime():
+        raise LpmatteError(f"--backend {name} needs onnxruntime: pip install 'lpmatte[export]'")
+    from lpmatte.inference.onnx_export import cached_graphs, quantize_int8, read_onnx
+
+    if path is None:
+        precision = "int8" if name == "onnx-int8" else "fp32"
+        return OnnxBackend(cached_graphs(model, precision), device, model.config)
+    graphs = read_onnx(path)
+    return OnnxBackend(quantize_int8(graphs) if name == "onnx-int8" else graphs, device)
+
+
+def create_backend(name: str, device: torch.device, model=None, onnx_path=None):
+    """A backend by resolved name (:func:`resolve_backend`) for a torch ``model`` or an
+    exported ``onnx_path`` (which runs as exported with ``onnx``, or quantized with
+    ``onnx-int8``)."""
+    if name in ONNX_BACKENDS:
+        return _onnx_backend(name, device, model, onnx_path)
+    if model is None:
+        raise LpmatteError(f"{onnx_path}: an ONNX file runs only with --backend onnx, "
+                           f"onnx-int8 or auto (not {name})")
+    return TorchBackend(model, device, name)
+
+
+@torch.inference_mode()
+def check_export(model, graphs, size: tuple[int, int] = (256, 192)) -> float:
+    """Largest |difference| between onnxruntime and PyTorch outputs (low-res logits on a
+    seeded random image of ``size`` (H, W), and refined patches of sample regions)."""
+    from lpmatte.inference.onnx_export import cpu_fp32_copy, sample_regions
+    from lpmatte.model.model import pad_to_multiple
+
+    cpu = torch.device("cpu")
+    exported, reference = OnnxBackend(graphs, cpu), TorchBackend(cpu_fp32_copy(model), cpu)
+    generator = torch.Generator().manual_seed(0)
+    image = pad_to_multiple(torch.rand(1, 3, *size, generator=generator))
+    pairs = list(zip(exported.lowres(image), reference.lowres(image)))
+    sample = sample_regions(model.config)
+    pairs.append((exported.refine(*sample), reference.refine(*sample)))
+    return max(float((a - b).abs().max()) for a, b in pairs)

@@ -1,0 +1,93 @@
+"""Parameters and FLOPs per stage, counted by ``torch.utils.flop_counter``.
+
+FlopCounterMode counts a multiply-add as 2 FLOPs (matmuls, convolutions, attention);
+element-wise ops are not counted. The paper's "GFLOPS" match multiply-adds (MACs) more
+closely, i.e. half of what is reported here: see the README's cost table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from lpmatte.model.model import LightweightPortraitMatting
+
+
+@dataclass
+class CostReport:
+    """Per-stage parameter counts and FLOPs of one forward pass."""
+
+    params: dict[str, int] = field(default_factory=dict)
+    flops: dict[str, int] = field(default_factory=dict)
+    regions: int = 0
+
+    @property
+    def total_flops(self) -> int:
+        return sum(self.flops.values())
+
+    @property
+    def total_params(self) -> int:
+        return sum(self.params.values())
+
+    @property
+    def gflops(self) -> float:
+        return self.total_flops / 1e9
+
+    def as_dict(self) -> dict:
+        return {"params": self.params, "flops": self.flops, "regions": self.regions,
+                "total_flops": self.total_flops, "total_params": self.total_params}
+
+
+def count_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _count(fn, *args):
+    with FlopCounterMode(display=False) as counter:
+        result = fn(*args)
+    return result, counter.get_total_flops()
+
+
+class _CountingBackend:
+    """Wraps an eager backend and adds up the FLOPs of each network's calls."""
+
+    def __init__(self, backend):
+        self.inner, self.config = backend, backend.config
+        self.flops = {"lowres": 0, "refiner": 0}
+
+    def lowres(self, padded):
+        result, flops = _count(self.inner.lowres, padded)
+        self.flops["lowres"] += flops
+        return result
+
+    def refine(self, *args):
+        result, flops = _count(self.inner.refine, *args)
+        self.flops["refiner"] += flops
+        return result
+
+
+@torch.inference_mode()
+def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
+                 region_mask: torch.Tensor | None = None,
+                 lowres_side: int | None = None, flip_tta: bool = False) -> CostReport:
+    """Cost of ``model`` on ``image`` (1, 3, H, W): stages "lowres" and "refiner", counted
+    on the inference path itself (:func:`lpmatte.inference.pipeline.run_inference`, both passes of
+    a large image when ``lowres_side`` is set, the mirrored view with ``flip_tta``).
+
+    ``region_mask`` (1, 1, h, w) bool on the 1/8 grid forces the refined cells, so an
+    untrained model can be costed on a realistic boundary.
+    """
+    from lpmatte.inference.backends import TorchBackend
+    from lpmatte.inference.pipeline import StageClock, run_inference
+
+    counting = _CountingBackend(TorchBackend(model.eval(), image.device))
+    clock = StageClock()
+    run_inference(counting, image, region_mask=region_mask, clock=clock,
+                  lowres_side=lowres_side, flip_tta=flip_tta)
+    return CostReport(
+        params={"lowres": count_params(model.lowres), "refiner": count_params(model.refiner)},
+        flops=counting.flops,
+        regions=clock.counts.get("regions", 0),
+    )

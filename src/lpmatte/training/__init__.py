@@ -1,0 +1,1 @@
+"""Training the model: losses, checkpoints, run logs and the trainer."""
