@@ -15,8 +15,9 @@ import torch
 
 from lpmatte.data.synthetic import boundary_region_mask, synthetic_portrait
 from lpmatte.inference.cost import measure_cost
-from lpmatte.model.model import LightweightPortraitMatting, pad_to_multiple
+from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.registry import create_config, list_models
+from lpmatte.model.two_stage import pad_to_multiple
 
 SIZES = {"hd": (1792, 1152), "4k": (3456, 2304)}  # portrait H x W, as the reference profiler
 

@@ -83,6 +83,16 @@ def record(images: np.ndarray, noise: float, crf: int, folder: Path, seed: int =
     return frames
 
 
+
+class FakeOutput:
+    """What convert_video reads of Matter.run's output."""
+
+    def __init__(self, alpha: np.ndarray):
+        self.alpha = alpha
+
+    def alpha_array(self) -> np.ndarray:
+        return self.alpha
+
 class NoisyOracle:
     """A stand-in matter: exact coarse alpha + independent per-frame noise (see module doc)."""
 
@@ -91,7 +101,7 @@ class NoisyOracle:
         self.rng = torch.Generator().manual_seed(seed)
         self.index = 0
 
-    def predict(self, image, return_trimap=False, coarse_filter=None):
+    def run(self, image, coarse_filter=None):
         height, width = image.shape[:2]
         rows, cols = -(-height // 8), -(-width // 8)
         exact = torch.from_numpy(self.alphas[self.index])[None, None]
@@ -112,7 +122,7 @@ class NoisyOracle:
 def matte(frames: list, make_matter, stabilize: bool) -> np.ndarray:
     matter = make_matter()
     stabilizer = TemporalStabilizer() if stabilize else None
-    return np.stack([matter.predict(frame, coarse_filter=stabilizer) for frame in frames])
+    return np.stack([matter.run(frame, coarse_filter=stabilizer).alpha_array() for frame in frames])
 
 
 def scores(pred: np.ndarray, true: np.ndarray) -> list[float]:

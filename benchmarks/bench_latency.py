@@ -57,11 +57,11 @@ def agreement(matters: dict, inputs) -> dict[str, tuple[float, float]]:
         return {}
     image, mask = inputs[0]
     ref_alpha, ref_trimap = matters["eager-fp32"].predict(image, return_trimap=True)
-    ref_forced = matters["eager-fp32"].predict(image, region_mask=mask)
+    ref_forced = matters["eager-fp32"].run(image, region_mask=mask).alpha_array()
     result = {}
     for backend, matter in matters.items():
         alpha, trimap = matter.predict(image, return_trimap=True)
-        forced = matter.predict(image, region_mask=mask)
+        forced = matter.run(image, region_mask=mask).alpha_array()
         error = max(np.abs(alpha - ref_alpha).mean(), np.abs(forced - ref_forced).mean())
         result[backend] = (float(error), float((trimap == ref_trimap).mean()))
     return result

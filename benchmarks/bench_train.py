@@ -42,7 +42,8 @@ def make_synthetic_folder(root: Path, count: int = 16, height: int = 800, width:
 
 
 def trainer_for(data: str, model: str, crop: int, precision: str, args, train_dir: Path):
-    from lpmatte.training.trainer import TrainConfig, Trainer
+    from lpmatte.training.config import TrainConfig
+    from lpmatte.training.trainer import Trainer
 
     config = TrainConfig(str(train_dir), data, model_version=model, crop=crop,
                          batch_size=args.batch_size, precision=precision,
@@ -103,7 +104,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from lpmatte.training.trainer import cpu_has_native_bf16
+    from lpmatte.devices import cpu_has_native_bf16
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"native CPU bf16: {cpu_has_native_bf16()}, batch {args.batch_size}, "

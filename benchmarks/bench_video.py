@@ -55,6 +55,16 @@ def write_clip(path: Path, frames: int, width: int, height: int, fps: int = 25) 
     return path
 
 
+
+class FakeOutput:
+    """What convert_video reads of Matter.run's output."""
+
+    def __init__(self, alpha: np.ndarray):
+        self.alpha = alpha
+
+    def alpha_array(self) -> np.ndarray:
+        return self.alpha
+
 class SleepingMatter:
     """A stand-in for a model on a GPU: ``predict`` waits ``seconds`` without using the CPU
     (as a CUDA call does) and returns a fixed soft disc. Shows how much of the model's
@@ -66,7 +76,10 @@ class SleepingMatter:
     def __repr__(self) -> str:
         return f"SleepingMatter({self.seconds * 1e3:.0f} ms per frame)"
 
-    def predict(self, image, return_trimap=False, coarse_filter=None):
+    def run(self, image, coarse_filter=None):
+        return FakeOutput(self.alpha(image))
+
+    def alpha(self, image):
         time.sleep(self.seconds)
         height, width = image.shape[:2]
         yy, xx = np.mgrid[:height, :width]
@@ -79,7 +92,7 @@ def model_only_fps(matter, images: list[np.ndarray], stabilize: bool) -> float:
     stabilizer = TemporalStabilizer() if stabilize else None
     started = time.perf_counter()
     for image in images:
-        matter.predict(image, coarse_filter=stabilizer)
+        matter.run(image, coarse_filter=stabilizer).alpha_array()
     return len(images) / (time.perf_counter() - started)
 
 
@@ -122,7 +135,7 @@ def serial_fps(matter, clip: Path, output: Path, format: str, stabilize: bool) -
     with AtomicOutput(target.path, folder=target.is_folder) as tmp:
         writer = make_writer(target, source, tmp, audio=False, notice=lambda message: None)
         for frame in source.decode():
-            alpha = matter.predict(frame.image, coarse_filter=stabilizer)
+            alpha = matter.run(frame.image, coarse_filter=stabilizer).alpha_array()
             writer.write(*compose(frame.image, alpha), frame.pts)
             frames += 1
         writer.close()

@@ -81,7 +81,7 @@ def test_identity_coarse_filter_changes_nothing(matter, portrait):
         seen.append((lowres.shape, coarse.shape, probs.shape))
         return coarse, probs
 
-    assert _same(matter.predict(image, coarse_filter=identity), matter.predict(image))
+    assert _same(matter.run(image, coarse_filter=identity).alpha_array(), matter.predict(image))
     assert seen == [((1, 3, 9, 7), (1, 1, 9, 7), (1, 3, 9, 7))]
 
 
@@ -91,9 +91,9 @@ def test_coarse_filter_controls_refined_regions(matter, portrait):
         probs[:, 0] = 1
         return torch.zeros_like(coarse), probs
 
-    alpha, trimap = matter.predict(portrait(48, 64), return_trimap=True,
-                                   coarse_filter=all_background)
-    assert alpha.max() == 0 and trimap.max() == 0  # nothing refined, coarse alpha forced to 0
+    output = matter.run(portrait(48, 64), coarse_filter=all_background)
+    assert output.alpha.max() == 0 and len(output.regions) == 0  # coarse alpha forced to 0
+    assert output.trimap_probs[:, 0].eq(1).all()
 
 
 def test_bad_inputs_raise_clear_errors(matter, tmp_path):

@@ -36,8 +36,8 @@ def scene():
 def reference(scene):
     matter = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32")
     image, mask = scene
-    return matter, matter.predict(image, return_trimap=True), matter.predict(image,
-                                                                            region_mask=mask)
+    return (matter, matter.predict(image, return_trimap=True),
+            matter.run(image, region_mask=mask).alpha_array())
 
 
 def _assert_agree(expected, actual):
@@ -56,7 +56,7 @@ def test_backend_agrees_with_eager_fp32(backend, cache, scene, reference):
     matter = lpmatte.load("lpm-s", device="cpu", backend=backend)
     assert matter.backend.name == backend
     _assert_agree(expected, matter.predict(image, return_trimap=True))
-    forced = matter.predict(image, region_mask=mask)  # realistic boundary: ~600 regions
+    forced = matter.run(image, region_mask=mask).alpha_array()  # realistic boundary: ~600 regions
     assert np.abs(forced - expected_forced).mean() < 2e-3
 
 
@@ -67,7 +67,7 @@ def test_eager_pipeline_reproduces_the_model_forward(scene, reference):
     with torch.inference_mode():
         assert torch.equal(matter.model(x).alpha[0, 0], torch.from_numpy(alpha))
         forced = matter.model(x, region_mask=mask).alpha[0, 0]
-    assert torch.equal(forced, torch.from_numpy(matter.predict(image, region_mask=mask)))
+    assert torch.equal(forced, torch.from_numpy(matter.run(image, region_mask=mask).alpha_array()))
 
 
 @needs_onnxruntime
@@ -81,8 +81,9 @@ def test_onnx_backend_follows_the_coarse_filter(cache, scene, reference):
         return coarse, probs
 
     image = scene[0][:100, :60]
-    expected = eager.predict(image, coarse_filter=everything_unknown)
-    assert np.abs(matter.predict(image, coarse_filter=everything_unknown) - expected).max() < 1e-4
+    expected = eager.run(image, coarse_filter=everything_unknown).alpha_array()
+    got = matter.run(image, coarse_filter=everything_unknown).alpha_array()
+    assert np.abs(got - expected).max() < 1e-4
 
 
 @needs_onnxruntime

@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from lpmatte.cli import main
-from lpmatte.evaluation.benchmark import default_out_dir, fit_area, git_commit, resize_policy
+from lpmatte.evaluation.benchmark import default_out_dir, git_commit, resize_policy
 from lpmatte.evaluation.folders import evaluate_folders, read_csv
+from lpmatte.media.resize import fit_area
 
 H, W = 96, 128
 

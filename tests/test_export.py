@@ -91,7 +91,7 @@ def test_user_errors(exported, tmp_path, capsys):
 
 def test_max_regions_still_applies(exported):
     matter = lpmatte.load(exported, device="cpu", max_regions=3)
-    assert matter.config.refiner.max_regions == 3
+    assert matter.options.max_regions == 3
     alpha = matter.predict(np.full((64, 64, 3), 127, np.uint8))
     assert alpha.shape == (64, 64) and np.isfinite(alpha).all()
 

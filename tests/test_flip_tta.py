@@ -10,9 +10,11 @@ import lpmatte
 from lpmatte.cli import main
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.backends import TorchBackend
+from lpmatte.inference.options import InferenceOptions
 from lpmatte.inference.pipeline import MirrorAveraged, run_inference
-from lpmatte.model.model import LightweightPortraitMatting, pad_to_multiple
+from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.registry import create_config
+from lpmatte.model.two_stage import pad_to_multiple
 from lpmatte.model.weights import save_safetensors
 
 
@@ -63,7 +65,7 @@ def test_run_inference_uses_it_only_when_asked():
     backend = RampBackend()
     plain = run_inference(backend, torch.rand(1, 3, 64, 96))
     assert len(backend.inputs) == 1
-    averaged = run_inference(backend, torch.rand(1, 3, 64, 96), flip_tta=True)
+    averaged = run_inference(backend, torch.rand(1, 3, 64, 96), InferenceOptions(flip_tta=True))
     assert len(backend.inputs) == 3
     assert plain.alpha[..., 0].mean() < 0.1 and plain.alpha[..., -1].mean() > 0.9
     assert torch.allclose(averaged.alpha, torch.full_like(averaged.alpha, 0.5), atol=1e-6)

@@ -9,6 +9,7 @@ from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.nearest_regions import knn_pairwise
 from lpmatte.model.refiner import Refiner
 from lpmatte.model.registry import create_config, list_models
+from lpmatte.model.two_stage import run_two_stages
 from lpmatte.model.weights import config_from_dict, config_to_dict
 
 
@@ -28,7 +29,7 @@ def test_every_family_forward_backward_finite(name):
     mask[:, :, 2:5, 1:4] = True
     output = model(image, region_mask=mask)
     assert output.alpha.shape == (2, 1, 64, 48)
-    assert len(output.regions) == 2 * 9 and output.region_alpha.shape == (18, 1, 8, 8)
+    assert len(output.regions) == 2 * 9 and output.patches.shape == (18, 1, 8, 8)
     loss = output.alpha.mean() + output.side_outputs[0].alpha_logits.mean()
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -49,7 +50,7 @@ def test_choose_regions_sees_the_predicted_cells_and_decides_what_is_refined():
     with torch.no_grad():
         output = model(image, choose_regions=first_column)
         plain = model(image)
-    trimap = plain.trimap_logits
+    trimap = plain.trimap_probs
     assert seen[0].shape == (1, 1, 8, 10)
     assert torch.equal(seen[0][..., :7, :9], trimap.argmax(1, keepdim=True) == 1)
     assert output.regions[:, 2].eq(0).all() and len(output.regions) == 7  # padding rows dropped
@@ -74,13 +75,14 @@ def test_ablation_refiners_forward_backward(name):
 @pytest.mark.parametrize("name,size", [("lpm", (100, 60)), ("lpm", (333, 517)),
                                        ("lpm-s", (1080, 1920)), ("lpm-nocra", (37, 251))])
 def test_output_shapes_and_ranges(name, size):
-    model = _model(name, max_regions=1500).eval()  # untrained trimaps are noise: cap the work
-    with torch.no_grad():
-        output = model(torch.rand(1, 3, *size))
+    model = _model(name).eval()
+    with torch.no_grad():  # untrained trimaps are noise: cap the work
+        output = run_two_stages(model, torch.rand(1, 3, *size), max_regions=1500)
     rows, cols = math.ceil(size[0] / 8), math.ceil(size[1] / 8)
     assert output.alpha.shape == (1, 1, *size)
     assert output.coarse_alpha.shape == (1, 1, rows, cols)
-    assert output.trimap_logits.shape == (1, 3, rows, cols)
+    assert output.trimap_probs.shape == (1, 3, rows, cols)
+    assert torch.allclose(output.trimap_probs.sum(1), torch.ones(1, rows, cols))
     assert 0 <= output.alpha.min() and output.alpha.max() <= 1
     assert (output.regions[:, 1] < rows).all() and (output.regions[:, 2] < cols).all()
     assert len(output.regions) <= 1500
@@ -97,7 +99,7 @@ def test_refined_patches_are_pasted_where_selected():
     model = _model("lpm-s").eval()
     with torch.no_grad():
         output = model(torch.rand(1, 3, 64, 64))
-    for (b, r, c), patch in zip(output.regions.tolist()[:5], output.region_alpha):
+    for (b, r, c), patch in zip(output.regions.tolist()[:5], output.patches):
         assert torch.equal(output.alpha[b, :, 8 * r:8 * r + 8, 8 * c:8 * c + 8], patch)
 
 
@@ -125,7 +127,7 @@ def test_cross_region_attention_ignores_invalid_neighbours():
 
 def test_config_round_trips_through_dict():
     for name in list_models():
-        config = create_config(name, max_regions=123)
+        config = create_config(name, num_neighbors=12)
         assert config_from_dict(config_to_dict(config)) == config
 
 

@@ -20,7 +20,7 @@ from lpmatte.data.spec import (
     split_validation,
 )
 from lpmatte.errors import LpmatteError
-from lpmatte.training.trainer import milestone_steps
+from lpmatte.training.schedule import milestone_steps
 
 
 def save(path: Path, array: np.ndarray) -> None:

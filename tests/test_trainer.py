@@ -11,16 +11,12 @@ import lpmatte
 from lpmatte.data.spec import draw_indices
 from lpmatte.errors import LpmatteError
 from lpmatte.training.checkpoints import export_weights, restore_rng_state, rng_state
+from lpmatte.training.config import TrainConfig
+from lpmatte.training.forward import unknown_cells
+from lpmatte.training.processes import resolve_precision
 from lpmatte.training.run_log import summary_strip
-from lpmatte.training.trainer import (
-    StepSchedule,
-    TrainConfig,
-    Trainer,
-    milestone_steps,
-    resolve_precision,
-    step_seed,
-    unknown_cells,
-)
+from lpmatte.training.schedule import StepSchedule, milestone_steps, step_seed
+from lpmatte.training.trainer import Trainer
 
 
 def make_folder(root: Path, count: int, height: int = 96, width: int = 72) -> Path:
@@ -56,7 +52,7 @@ def tiny_config(train_dir, data, **overrides) -> TrainConfig:
 def fixed_batch_loss(trainer: Trainer, batch) -> float:
     """The loss of one batch with the drop-path draw fixed, without a gradient step."""
     torch.manual_seed(0)
-    from lpmatte.training.trainer import as_float32
+    from lpmatte.training.forward import as_float32
 
     batch = trainer.prepare(batch)
     with torch.no_grad():
@@ -231,14 +227,14 @@ def test_precision_choice():
 
 def test_summary_strip_panels():
     from lpmatte.data.augment import TrainingSample
-    from lpmatte.model.model import MattingOutput
+    from lpmatte.model.two_stage import TwoStageOutput
 
     image = torch.full((2, 3, 32, 32), 255, dtype=torch.uint8)
     alpha = torch.zeros(2, 1, 32, 32, dtype=torch.uint8)
     batch = TrainingSample(image, alpha, torch.zeros(2, 32, 32, dtype=torch.uint8), image, image)
     logits = torch.zeros(2, 3, 4, 4)
     logits[:, 2] = 1  # foreground everywhere
-    output = MattingOutput(torch.full((2, 1, 32, 32), 0.5), torch.zeros(2, 1, 4, 4), logits,
+    output = TwoStageOutput(torch.full((2, 1, 32, 32), 0.5), torch.zeros(2, 1, 4, 4), logits,
                            [], torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, 1, 8, 8))
     strip = summary_strip(batch, output, size=16)
     assert strip.shape == (3, 16, 80)
@@ -247,7 +243,7 @@ def test_summary_strip_panels():
 
 
 def test_cap_regions_keeps_a_random_subset_per_image():
-    from lpmatte.training.trainer import cap_regions
+    from lpmatte.training.forward import cap_regions
 
     mask = torch.zeros(2, 1, 6, 6, dtype=torch.bool)
     mask[0, 0, :4] = True  # 24 cells

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import lpmatte
 from lpmatte.cli import main
 from lpmatte.errors import LpmatteError
+from lpmatte.inference.options import InferenceOptions
 from lpmatte.inference.pipeline import run_inference, transition_cells, working_size
 from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.registry import create_config
@@ -48,7 +49,7 @@ def test_small_images_take_the_one_pass_path():
     backend = DiskBackend()
     image = torch.rand(1, 3, 96, 64)
     one = run_inference(backend, image)
-    two = run_inference(backend, image, lowres_side=96)
+    two = run_inference(backend, image, InferenceOptions(lowres_side=96))
     assert torch.equal(one.alpha, two.alpha)
     assert backend.lowres_sizes == [(96, 64), (96, 64)]
 
@@ -56,10 +57,10 @@ def test_small_images_take_the_one_pass_path():
 def test_large_images_run_small_then_refine_the_outline_at_full_size():
     backend = DiskBackend()
     image = torch.rand(1, 3, 400, 300)
-    output = run_inference(backend, image, lowres_side=100)
+    output = run_inference(backend, image, InferenceOptions(lowres_side=100))
     assert backend.lowres_sizes == [(112, 80)]  # 100x75 padded to multiples of 16
     assert output.alpha.shape == (1, 1, 400, 300)
-    assert output.trimap_scores.shape == (1, 3, 50, 38)
+    assert output.trimap_probs.shape == (1, 3, 50, 38)
     # the second pass refines exactly the full-size cells where the matte is in transition
     first = F.interpolate(image, size=(100, 75), mode="area")
     first_alpha = run_inference(DiskBackend(), first).alpha
@@ -78,8 +79,8 @@ def test_large_images_run_small_then_refine_the_outline_at_full_size():
 def test_region_mask_forces_the_second_pass_cells():
     mask = torch.zeros(1, 1, 50, 38, dtype=torch.bool)
     mask[0, 0, 3, 4] = True
-    output = run_inference(DiskBackend(), torch.rand(1, 3, 400, 300), region_mask=mask,
-                           lowres_side=100)
+    output = run_inference(DiskBackend(), torch.rand(1, 3, 400, 300),
+                           InferenceOptions(lowres_side=100), region_mask=mask)
     assert output.regions.tolist() == [[0, 3, 4]]
 
 

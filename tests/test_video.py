@@ -83,10 +83,23 @@ def decoded_input(path):
         with_source.close()
 
 
+
+class FakeOutput:
+    """What convert_video reads of Matter.run's output."""
+
+    def __init__(self, alpha: np.ndarray):
+        self.alpha = alpha
+
+    def alpha_array(self) -> np.ndarray:
+        return self.alpha
+
 class RedMatter:
     """A stand-in model whose alpha is the red channel: exact expectations, no weights."""
 
-    def predict(self, image, return_trimap=False, coarse_filter=None):
+    def run(self, image, coarse_filter=None):
+        return FakeOutput(self.alpha(image))
+
+    def alpha(self, image):
         return image[..., 0].astype(np.float32) / 255.0
 
 
@@ -257,11 +270,11 @@ def test_interrupted_run_leaves_previous_output_untouched(tmp_path, clip):
     class Interrupting(RedMatter):
         calls = 0
 
-        def predict(self, image, **kwargs):
+        def run(self, image, **kwargs):
             self.calls += 1
             if self.calls == 3:
                 raise KeyboardInterrupt
-            return super().predict(image)
+            return super().run(image)
 
     for name in ("o.mov", "o.webm", "frames"):
         (tmp_path / "keep").mkdir(exist_ok=True)

@@ -5,23 +5,29 @@
 >>> alpha = matter.predict(np.zeros((60, 100, 3), np.uint8))
 >>> alpha.shape, alpha.dtype
 ((60, 100), dtype('float32'))
+>>> matter.cutout(np.zeros((60, 100, 3), np.uint8)).shape
+(60, 100, 4)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lpmatte.devices import resolve_device
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.backends import create_backend, resolve_backend
-from lpmatte.inference.pipeline import NO_CLOCK, host_threads, run_inference
+from lpmatte.inference.options import InferenceOptions
+from lpmatte.inference.pipeline import host_threads, run_inference
+from lpmatte.media.compose import composite_image, cutout_image, parse_background
 from lpmatte.media.image_io import load_rgb
 from lpmatte.model.config import ModelConfig
-from lpmatte.model.model import LightweightPortraitMatting
+from lpmatte.model.factory import build_model
 from lpmatte.model.registry import create_config, list_models
+from lpmatte.model.two_stage import NO_CLOCK, TwoStageOutput
 from lpmatte.model.weights import load_checkpoint
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -29,45 +35,36 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "default.safetensors"
 UNTRAINED_DEFAULT = "lpm-s"  # what "default" builds, flagged untrained, when no weights ship
 TRIMAP_LEVELS = torch.tensor([0, 128, 255], dtype=torch.uint8)
 
-CoarseFilter = Callable[[torch.Tensor, torch.Tensor, torch.Tensor],
-                        tuple[torch.Tensor, torch.Tensor]]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise LpmatteError("--device cuda asked for, but this PyTorch build sees no CUDA GPU")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise LpmatteError(f"unknown device '{device}' (use cpu, cuda or auto)") from None
-
 
 class Matter:
     """A loaded model ready to matte images. Build it with :func:`load`.
 
-    ``backend`` (a name of :data:`lpmatte.inference.backends.BACKENDS` other than ``auto``, or a
-    backend object) runs the two networks; ``model`` is None for an exported ONNX file.
-    ``lowres_side``: images with a longer side run in two passes, the first at this long
-    side (:func:`lpmatte.inference.pipeline.run_two_passes`); None: one pass at full resolution.
-    ``flip_tta``: the low-res network also sees the mirrored image and the two coarse
-    predictions are averaged (:class:`lpmatte.inference.pipeline.MirrorAveraged`).
+    ``backend`` (a name of :data:`lpmatte.inference.backends.BACKENDS` other than ``auto``,
+    or a backend object) runs the two networks; ``model`` is None for an exported ONNX file.
+    ``options`` (:class:`~lpmatte.inference.options.InferenceOptions`): two passes for large
+    images, mirror averaging, a region cap.
     """
 
-    def __init__(self, model: LightweightPortraitMatting | None, device: torch.device, name: str,
+    def __init__(self, model: torch.nn.Module | None, device: torch.device, name: str,
                  untrained: bool = False, backend="eager-fp32", caveat: str | None = None,
-                 lowres_side: int | None = None, flip_tta: bool = False):
+                 options: InferenceOptions = InferenceOptions()):
         self.model = model.to(device).eval() if model is not None else None
         self.device = device
         self.name = name
         self.untrained = untrained
         self.caveat = caveat  # from the weights' metadata, e.g. "early training checkpoint"
-        self.lowres_side = lowres_side or None
-        self.flip_tta = flip_tta
+        self.options = options
         if isinstance(backend, str):
             backend = create_backend(backend, device, self.model)
         self.backend = backend
+
+    @property
+    def lowres_side(self) -> int | None:
+        return self.options.lowres_side
+
+    @property
+    def flip_tta(self) -> bool:
+        return self.options.flip_tta
 
     @property
     def warning(self) -> str | None:
@@ -81,9 +78,7 @@ class Matter:
     def config(self) -> ModelConfig:
         return self.backend.config
 
-    def predict(self, image, return_trimap: bool = False,
-                coarse_filter: CoarseFilter | None = None, *,
-                region_mask: torch.Tensor | None = None, clock=NO_CLOCK):
+    def predict(self, image, return_trimap: bool = False):
         """Alpha matte of ``image`` at its own resolution.
 
         Args:
@@ -91,26 +86,42 @@ class Matter:
                 3xHxW / 1x3xHxW (uint8, uint16, or float in [0, 1]; floats above 1 are
                 read as 0..255).
             return_trimap: also return the coarse trimap, uint8 HxW with 0/128/255.
-            coarse_filter: called between the stages as
-                ``coarse_filter(image_lowres, coarse_alpha, trimap_probs)`` on (1, 3, h, w),
-                (1, 1, h, w), (1, 3, h, w) tensors (h, w = ceil(H / 8), ceil(W / 8)) and
-                returning new ``(coarse_alpha, trimap_probs)``; video uses it for stability.
-            region_mask: (1, 1, h, w) bool forcing which 8x8 cells are refined.
-            clock: a :class:`lpmatte.inference.pipeline.StageClock` collecting per-stage times.
         Returns:
             float32 HxW alpha in [0, 1], or ``(alpha, trimap)``.
         """
+        output = self.run(image)
+        alpha = output.alpha_array()
+        if not return_trimap:
+            return alpha
+        return alpha, full_res_trimap(output.trimap_probs, alpha.shape)
+
+    def cutout(self, image) -> np.ndarray:
+        """uint8 HxWx4 RGBA: the person with estimated foreground colours (no halo of the old
+        background at soft edges) and the predicted alpha."""
+        rgb = load_rgb(image)
+        return cutout_image(rgb, self.predict(rgb))
+
+    def composite(self, image, background="#00ff00") -> np.ndarray:
+        """uint8 HxWx3: the person (estimated foreground colours) over ``background``, a
+        colour (name, ``#rrggbb``, ``r,g,b``, an RGB tuple in [0, 1]) or an image (path or
+        float HxWx3 array, scaled to cover)."""
+        rgb = load_rgb(image)
+        if isinstance(background, (str, Path)):
+            background = parse_background(background)
+        return composite_image(rgb, self.predict(rgb), background)
+
+    def run(self, image, coarse_filter=None, region_mask: torch.Tensor | None = None,
+            clock=NO_CLOCK) -> TwoStageOutput:
+        """The whole :class:`~lpmatte.model.two_stage.TwoStageOutput` (tensors on the
+        device, batch 1), with the pipeline's hooks: ``coarse_filter`` (video stability,
+        see :func:`lpmatte.model.two_stage.run_two_stages`), ``region_mask`` (forced 8x8
+        cells) and ``clock`` (a :class:`lpmatte.inference.pipeline.StageClock`)."""
         with host_threads(self.backend):
             with clock.stage("preprocess"):
                 x = self._image_tensor(image)
             with torch.inference_mode():
-                output = run_inference(self.backend, x, coarse_filter, region_mask, clock,
-                                       self.lowres_side, self.flip_tta)
-            with clock.stage("postprocess"):
-                alpha = output.alpha[0, 0].float().cpu().numpy()
-                if not return_trimap:
-                    return alpha
-                return alpha, self._full_res_trimap(output.trimap_scores, x.shape[-2:])
+                return run_inference(self.backend, x, self.options, coarse_filter,
+                                     region_mask, clock)
 
     def _image_tensor(self, image) -> torch.Tensor:
         """(1, 3, H, W) float32 in [0, 1] on the device, contiguous. uint8 RGB arrays (video
@@ -123,12 +134,6 @@ class Matter:
         x = torch.from_numpy(load_rgb(image)).to(self.device)
         return x.permute(2, 0, 1).contiguous()[None]
 
-    @staticmethod
-    def _full_res_trimap(trimap_scores: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-        classes = trimap_scores[0].argmax(0).cpu()
-        trimap = TRIMAP_LEVELS[classes].repeat_interleave(8, 0).repeat_interleave(8, 1)
-        return trimap[: size[0], : size[1]].numpy()
-
     def cost(self, image):
         """Parameters and FLOPs per stage: a :class:`lpmatte.inference.cost.CostReport`."""
         from lpmatte.inference.cost import measure_cost
@@ -138,60 +143,46 @@ class Matter:
                                "weights (or use 'lpmatte profile', which counts FLOPs itself)")
         rgb = load_rgb(image)
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(self.device)
-        return measure_cost(self.model, x, lowres_side=self.lowres_side,
-                            flip_tta=self.flip_tta)
+        return measure_cost(self.model, x, self.options)
 
     def __repr__(self) -> str:
         flag = ", untrained" if self.untrained else ""
         return f"Matter({self.name!r}, device={self.device}, backend={self.backend.name}{flag})"
 
 
-def _build(config: ModelConfig, state_dict=None, seed: int = 0) -> LightweightPortraitMatting:
-    torch.manual_seed(seed)  # untrained models are reproducible
-    model = LightweightPortraitMatting(config)
-    if state_dict is not None:
-        missing, unexpected = model.load_state_dict(state_dict, strict=False)
-        if missing or unexpected:
-            raise LpmatteError(f"weights do not match model '{config.name}' "
-                               f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)")
-    return model
+def full_res_trimap(trimap_probs: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """uint8 HxW 0/128/255 trimap from (1, 3, h, w) probabilities on the 1/8 grid."""
+    classes = trimap_probs[0].argmax(0).cpu()
+    trimap = TRIMAP_LEVELS[classes].repeat_interleave(8, 0).repeat_interleave(8, 1)
+    return trimap[: size[0], : size[1]].numpy()
 
 
 def load(name_or_path: str | Path = "default", device: str = "auto", backend: str = "auto",
          lowres_side: int | str | None = "auto", flip_tta: bool | str = "auto",
-         **refiner_options) -> Matter:
+         max_regions: int | str | None = "auto", **refiner_options) -> Matter:
     """Load ``"default"``, a registered name (:func:`lpmatte.list_models`), a weights file or
     an ONNX export (``.onnx``, from ``lpmatte export onnx``).
 
     Registered names without shipped weights build an untrained model (``.untrained``
     is True): useful for tests, profiling and as a training starting point.
-    ``backend`` picks what runs the networks (:data:`lpmatte.inference.backends.BACKENDS`; ``auto``:
-    the fastest that agrees with ``eager-fp32`` on ``device``; :mod:`lpmatte.inference.backends`).
-    ``lowres_side``: larger images run in two passes, the first with this long side
-    (see :class:`Matter`); ``"auto"``: what the weights' metadata says (the scale their
-    training saw), else one full-resolution pass as the paper; None or 0: one pass.
-    ``flip_tta``: also run the low-res network on the mirrored image and average (about
-    twice its cost); ``"auto"``: what the weights' metadata says, else off.
-    ``refiner_options`` (e.g. ``max_regions=4000``) override the refiner config.
+    ``backend`` picks what runs the networks (``auto``: the fastest that agrees with
+    ``eager-fp32`` on ``device``; :mod:`lpmatte.inference.backends`).
+    ``lowres_side``, ``flip_tta``, ``max_regions``: the
+    :class:`~lpmatte.inference.options.InferenceOptions`; ``"auto"`` keeps what the
+    weights' metadata says (the scale their training saw), else the paper's single
+    full-resolution pass; ``lowres_side`` 0 or None: one pass.
+    ``refiner_options`` (e.g. ``num_neighbors=16``) override the refiner config.
     """
     matter = _load(name_or_path, resolve_device(device), backend, refiner_options)
-    if lowres_side != "auto":
-        matter.lowres_side = check_lowres_side(lowres_side)
-    if flip_tta != "auto":
-        if not isinstance(flip_tta, bool):
-            raise LpmatteError(f"flip_tta must be True, False or 'auto' (got {flip_tta!r})")
-        matter.flip_tta = flip_tta
+    matter.options = matter.options.updated(lowres_side=lowres_side, flip_tta=flip_tta,
+                                            max_regions=max_regions)
     return matter
 
 
-def check_lowres_side(value) -> int | None:
-    """A valid ``lowres_side``: None (0 or None given) or a whole number of pixels >= 16."""
-    if value is None or value == 0:
-        return None
-    if not isinstance(value, int) or value < 16:
-        raise LpmatteError(f"lowres_side must be a whole number of pixels >= 16, or 0 for "
-                           f"full resolution (got {value!r})")
-    return value
+def as_matter(model, device: str = "auto", backend: str = "auto") -> Matter:
+    """``model`` itself when it is a loaded :class:`Matter`, else :func:`load` of that name
+    or path: what the applications (benchmark, profile, video) take."""
+    return model if isinstance(model, Matter) else load(model, device=device, backend=backend)
 
 
 def _load(name_or_path, torch_device: torch.device, backend: str, refiner_options) -> Matter:
@@ -203,11 +194,11 @@ def _load(name_or_path, torch_device: torch.device, backend: str, refiner_option
         if DEFAULT_WEIGHTS.is_file():
             return _from_file(DEFAULT_WEIGHTS, torch_device, "default", refiner_options, backend)
         config = create_config(UNTRAINED_DEFAULT, **refiner_options)
-        return Matter(_build(config), torch_device, f"{UNTRAINED_DEFAULT}-untrained", True,
+        return Matter(build_model(config), torch_device, f"{UNTRAINED_DEFAULT}-untrained", True,
                       backend)
     if name in list_models():
         config = create_config(name, **refiner_options)
-        return Matter(_build(config), torch_device, name, True, backend)
+        return Matter(build_model(config), torch_device, name, True, backend)
     path = Path(name)
     if path.suffix in (".safetensors", ".pt", ".pth") or path.exists():
         return _from_file(path, torch_device, path.stem, refiner_options, backend)
@@ -217,48 +208,31 @@ def _load(name_or_path, torch_device: torch.device, backend: str, refiner_option
 
 def _from_file(path: Path, device: torch.device, name: str, refiner_options,
                backend: str) -> Matter:
-    from dataclasses import replace
-
     checkpoint = load_checkpoint(path)
-    config = checkpoint.config
-    if refiner_options:
-        config = replace(config, refiner=replace(config.refiner, **refiner_options))
+    config = _with_refiner_options(checkpoint.config, refiner_options)
     untrained = checkpoint.metadata.get("untrained", "false") == "true"
-    return Matter(_build(config, checkpoint.state_dict), device, name, untrained, backend,
+    return Matter(build_model(config, checkpoint.state_dict), device, name, untrained, backend,
                   checkpoint.metadata.get("warning"),
-                  **_stored_inference(checkpoint.metadata, path))
+                  InferenceOptions.from_metadata(checkpoint.metadata, str(path)))
 
 
 def _from_onnx(path: Path, device: torch.device, backend: str, refiner_options) -> Matter:
     """An exported file: runs as exported with ``auto``/``onnx``, quantized with ``onnx-int8``."""
-    from dataclasses import replace
-
-    fixed = set(refiner_options) - {"max_regions"}
-    if fixed:
-        raise LpmatteError(f"{path}: {', '.join(sorted(fixed))} is fixed in the exported "
-                           "graph (only max_regions can change)")
+    if refiner_options:
+        raise LpmatteError(f"{path}: {', '.join(sorted(refiner_options))} is fixed in the "
+                           "exported graph")
     name = "onnx" if backend == "auto" else resolve_backend(backend, device)
     runner = create_backend(name, device, onnx_path=path)
-    if refiner_options:
-        runner.config = replace(runner.config,
-                                refiner=replace(runner.config.refiner, **refiner_options))
     untrained = runner.metadata.get("lpmatte_untrained") == "true"
     return Matter(None, device, path.stem, untrained, runner,
-                  **_stored_inference(runner.metadata, path, prefix="lpmatte_"))
+                  options=InferenceOptions.from_metadata(runner.metadata, str(path)))
 
 
-def _stored_inference(metadata: dict[str, str], path: Path, prefix: str = "") -> dict:
-    """The ``lowres_side`` and ``flip_tta`` a weights file or an ONNX export asks for
-    (metadata are strings; ONNX keys carry ``prefix``)."""
-    return {"lowres_side": _stored_side(metadata.get(f"{prefix}lowres_side"), path),
-            "flip_tta": metadata.get(f"{prefix}flip_tta") == "true"}
-
-
-def _stored_side(text: str | None, path: Path) -> int | None:
-    """The ``lowres_side`` a weights file asks for (metadata are strings)."""
-    if not text:
-        return None
+def _with_refiner_options(config: ModelConfig, refiner_options: dict) -> ModelConfig:
+    if not refiner_options:
+        return config
     try:
-        return check_lowres_side(int(text))
-    except (ValueError, LpmatteError):
-        raise LpmatteError(f"{path}: bad lowres_side '{text}' in its metadata") from None
+        return replace(config, refiner=replace(config.refiner, **refiner_options))
+    except TypeError:
+        raise LpmatteError(f"unknown refiner option(s): {', '.join(sorted(refiner_options))}"
+                           ) from None

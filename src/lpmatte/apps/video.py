@@ -31,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lpmatte.api import as_matter
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.temporal import TemporalStabilizer
-from lpmatte.media.compose import cover, parse_color
-from lpmatte.media.image_io import IMAGE_SUFFIXES, load_rgb, to_uint8
+from lpmatte.media.compose import DEFAULT_BACKGROUND, composite_image, parse_background
+from lpmatte.media.image_io import IMAGE_SUFFIXES, to_uint8
 from lpmatte.media.video_io import (
     H264,
     MPEG4,
@@ -136,31 +137,25 @@ def parse_time(value) -> float | None:
 class Background:
     """What goes behind the person in ``composite``: a colour, an image, or a looping video.
 
-    ``spec``: a colour (``"white"``, ``"#00ff00"``, ``"0,255,0"``), an image file, or a video file.
+    ``spec``: a colour (``"white"``, ``"#00ff00"``, ``"0,255,0"``), an image file, or a video
+    file. Colours and images become plates through :func:`lpmatte.media.compose.parse_background`,
+    the same as for photos.
     """
 
     def __init__(self, spec: str):
         self.spec = spec
-        self.colour = self.image = self.video = self.frames = None
-        self.cache: np.ndarray | None = None
-        if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():
-            self.image = to_uint8(load_rgb(spec))
-        elif Path(spec).is_file():
+        self.video = self.frames = None
+        self.plate = None  # an RGB tuple or a float HxWx3 image, as compose.composite takes
+        if Path(spec).is_file() and Path(spec).suffix.lower() not in IMAGE_SUFFIXES:
             self.video = VideoSource(spec)
         else:
-            self.colour = tuple(round(channel * 255) for channel in parse_color(spec))
+            self.plate = parse_background(spec)
 
-    def next_frame(self, height: int, width: int) -> np.ndarray:
-        """The uint8 (height, width, 3) background for the next output frame."""
-        if self.video is not None:
-            return cover(self._next_video_frame(), height, width)
-        if self.cache is None or self.cache.shape[:2] != (height, width):
-            if self.image is not None:
-                self.cache = cover(self.image, height, width)
-            else:
-                self.cache = np.empty((height, width, 3), np.uint8)
-                self.cache[:] = self.colour
-        return self.cache
+    def next_plate(self):
+        """The background for the next output frame (scaled to cover by the compositor)."""
+        if self.video is None:
+            return self.plate
+        return self._next_video_frame().astype(np.float32) / 255.0
 
     def _next_video_frame(self) -> np.ndarray:
         for _ in range(2):  # at the end of the background video, start it again once
@@ -184,7 +179,7 @@ def make_background(format: str, spec: str | None) -> Background | None:
     if format == "green":
         return Background("#00ff00")
     if format == "composite":
-        return Background(spec or "white")
+        return Background(spec or DEFAULT_BACKGROUND)
     return None
 
 
@@ -200,28 +195,14 @@ def composer(format: str, background: Background | None) -> Callable:
         return lambda image, alpha: (np.repeat(to_uint8(alpha)[..., None], 3, axis=2), None)
 
     def over_background(image, alpha):
-        behind = background.next_frame(*image.shape[:2]).astype(np.float32)
-        weight = alpha[..., None]
-        out = image.astype(np.float32) * weight + behind * (1.0 - weight)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8), None
+        # estimated foreground colours, as for photos: no halo of the filmed background
+        return composite_image(image.astype(np.float32) / 255.0, alpha,
+                               background.next_plate()), None
 
     return over_background
 
 
 # --------------------------------------------------------------------------- the pipeline
-
-
-def load_matter(model: str, device: str, backend: str, notice: Callable[[str], None],
-                lowres_side="auto", flip_tta="auto"):
-    """``lpmatte.load(model, device, backend, lowres_side, flip_tta)``, with a notice if the
-    weights carry a warning (untrained, or an early checkpoint)."""
-    from lpmatte.api import load
-
-    matter = load(model, device=device, backend=backend, lowres_side=lowres_side,
-                  flip_tta=flip_tta)
-    if matter.warning:
-        notice(f"warning: {matter.warning}")
-    return matter
 
 
 def make_writer(target: Target, source: VideoSource, tmp: Path, audio: bool, notice):
@@ -280,8 +261,8 @@ def _warn(message: str) -> None:
 
 
 def convert_video(input, output, format: str | None = None, background: str | None = None,
-                  matter=None, model: str = "default", device: str = "auto", backend: str = "auto",
-                  lowres_side="auto", flip_tta="auto", start=None, end=None,
+                  matter=None, model="default", device: str = "auto", backend: str = "auto",
+                  start=None, end=None,
                   stabilize: bool = True,
                   progress: bool = True, audio: bool = True, input_format: str | None = None,
                   queue_size: int = 8,
@@ -292,9 +273,10 @@ def convert_video(input, output, format: str | None = None, background: str | No
         input: video file, stream URL (``rtsp://...``), or capture device with ``input_format``.
         output: output file, or folder for ``format="png"``; replaced only when the run succeeds.
         format: one of :data:`FORMATS`; None guesses from the suffix (.mov, .webm, no suffix).
-        background: for ``composite``: a colour, image file or video file (default white).
-        matter: a loaded :class:`lpmatte.Matter`; if None,
-            ``lpmatte.load(model, device, backend, lowres_side, flip_tta)``.
+        background: for ``composite``: a colour, image file or video file (default green,
+            as for photos).
+        matter: a loaded :class:`lpmatte.Matter`; if None, ``model`` (a Matter, or a name
+            or path for :func:`lpmatte.load` with ``device`` and ``backend``).
         start, end: seconds (or ``"MM:SS.ms"``) to keep, counted from the first frame.
         stabilize: steady still regions across frames (:class:`TemporalStabilizer`).
         progress: show a progress bar with live end-to-end and model fps on stderr.
@@ -310,12 +292,14 @@ def convert_video(input, output, format: str | None = None, background: str | No
     try:
         if source.is_file and target.path.resolve() == Path(source.name).resolve():
             raise LpmatteError(f"{target.path}: output would overwrite the input")
-        matter = matter if matter is not None else load_matter(model, device, backend, notice,
-                                                               lowres_side, flip_tta)
+        if matter is None:
+            matter = as_matter(model, device, backend)
+            if matter.warning:
+                notice(f"warning: {matter.warning}")
         stabilizer = TemporalStabilizer() if stabilize else None
         started = time.perf_counter()
         frames, model_seconds = write_output(
-            target, source, lambda image: matter.predict(image, coarse_filter=stabilizer),
+            target, source, lambda image: matter.run(image, coarse_filter=stabilizer).alpha_array(),
             composer(target.format, backdrop), audio, progress, queue_size, notice)
     finally:
         source.close()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from lpmatte.cli.common import add_command, add_model_arguments
-from lpmatte.evaluation.benchmark import COST_COLUMNS, DEFAULT_MAX_AREA, HD_AREA, benchmark
+from lpmatte.cli.common import add_command, add_model_arguments, add_quiet_argument, load_matter
+from lpmatte.evaluation.benchmark import (
+    COST_COLUMNS,
+    DEFAULT_MAX_AREA,
+    HD_AREA,
+    benchmark,
+    default_out_dir,
+)
 from lpmatte.evaluation.folders import format_table
 from lpmatte.metrics import PROTOCOLS
 
@@ -33,22 +39,25 @@ def register(subparsers) -> None:
                         help="photomatte85 backgrounds (default: ROOT/background)")
     parser.add_argument("--no-flops", action="store_true",
                         help="skip FLOP counting (a second forward pass per image)")
+    add_quiet_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     options = {"background_dir": args.background_dir} if args.background_dir else {}
-    result = benchmark(args.model, args.dataset, args.root, args.split, args.protocol,
-                       args.out, args.device, args.max_area, flops=not args.no_flops,
-                       dataset_options=options, backend=args.backend,
-                       lowres_side=args.lowres_side, flip_tta=args.flip_tta)
+    result = benchmark(load_matter(args), args.dataset, args.root, args.split, args.protocol,
+                       args.out or default_out_dir(args.model), max_area=args.max_area,
+                       flops=not args.no_flops, dataset_options=options,
+                       progress=not args.quiet)
     mean = result.mean
     print(f"{result.model} on {result.header['dataset']} ({result.protocol} protocol, "
           f"{result.header['images']} images)")
     print(format_table(result.metrics, {}, mean))
-    flops = "not counted" if args.no_flops else f"{mean['GFLOPs']:.3f}"
+    counted = not args.no_flops and result.params is not None
+    flops = f"{mean['GFLOPs']:.3f}" if counted else "not counted"
+    params = "n/a" if result.params is None else f"{result.params / 1e6:.2f} M"
     print(f"mean GFLOPs/image: {flops} (mean refined regions: {mean['regions']:.1f}); "
-          f"params: {result.params / 1e6:.2f} M; mean latency: {mean['latency_ms']:.1f} ms "
+          f"params: {params}; mean latency: {mean['latency_ms']:.1f} ms "
           f"on {result.header['device']}; mean input {mean['pixels'] / 1e6:.2f} MP")
     print(f"wrote {result.csv_path} and {len(result.rows)} mattes in {result.pred_dir}")
     return 0

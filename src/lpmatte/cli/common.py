@@ -37,22 +37,41 @@ def add_model_arguments(parser, backend: str = "auto") -> None:
                         help="also run the low-res network on the mirrored image and average "
                              "(fewer semantic mistakes, about twice the low-res cost; default "
                              "auto: what the weights ask for)")
+    parser.add_argument("--max-regions", default="auto", type=parse_max_regions, metavar="N",
+                        help="refine at most N regions per image, the most uncertain first "
+                             "(a latency bound; default auto: what the weights ask for, "
+                             "else all)")
 
 
 def parse_lowres_side(text: str):
-    """``auto``, or what :func:`lpmatte.api.check_lowres_side` accepts (0 -> None)."""
+    """``auto``, 0 (one full-resolution pass) or a long side in pixels that
+    :class:`~lpmatte.inference.options.InferenceOptions` accepts."""
+    return _parse_option(text, "lowres_side", "auto, 0 or a number of pixels >= 16")
+
+
+def parse_max_regions(text: str):
+    """``auto`` or a whole number of regions >= 1."""
+    return _parse_option(text, "max_regions", "auto or a whole number >= 1")
+
+
+def _parse_option(text: str, name: str, expected: str):
     import argparse
 
-    from lpmatte.api import check_lowres_side
     from lpmatte.errors import LpmatteError
+    from lpmatte.inference.options import InferenceOptions
 
     if text == "auto":
         return text
     try:
-        return check_lowres_side(int(text) if text.isdigit() else text)
-    except LpmatteError:
-        raise argparse.ArgumentTypeError(f"expected auto, 0 or a number of pixels >= 16, "
-                                         f"got '{text}'") from None
+        value = int(text)
+        InferenceOptions().updated(**{name: value})
+    except (ValueError, LpmatteError):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
+    return value
+
+
+def add_quiet_argument(parser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def parse_switch(text: str):
@@ -71,7 +90,8 @@ def load_matter(args):
     import lpmatte
 
     matter = lpmatte.load(args.model, device=args.device, backend=args.backend,
-                          lowres_side=args.lowres_side, flip_tta=args.flip_tta)
+                          lowres_side=args.lowres_side, flip_tta=args.flip_tta,
+                          max_regions=args.max_regions)
     if matter.warning:
         print(f"lpmatte: warning: {matter.warning}", file=sys.stderr)
     return matter

@@ -44,7 +44,7 @@ def run(args) -> int:
     matter = lpmatte.load(args.model, device="cpu", backend="eager-fp32")
     size = parse_size(args.size)
     graphs = export_onnx(matter.model, args.output, size, args.int8, matter.name,
-                         matter.untrained, matter.lowres_side, matter.flip_tta)
+                         matter.untrained, matter.options)
     error = check_export(matter.model, graphs, size)
     print(f"wrote {args.output} ({graphs.metadata['lpmatte_precision']}); low-res outputs "
           f"differ from PyTorch by at most {error:.2g} at {args.size}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from lpmatte.cli.common import add_command, add_model_arguments
+from lpmatte.cli.common import add_command, add_model_arguments, load_matter
 
 EXAMPLES = """\
 examples:
@@ -42,7 +42,7 @@ def run(args) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    report = profile(args.model, parse_size(args.size), args.images, args.device, args.backend,
-                     args.runs, args.warmup, args.lowres_side, args.flip_tta)
+    report = profile(load_matter(args), parse_size(args.size), args.images, runs=args.runs,
+                     warmup=args.warmup)
     print(json.dumps(report.as_dict()) if args.json else report.table())
     return 0

@@ -129,7 +129,7 @@ def given_options(args) -> dict:
     """The TrainConfig fields set on the command line (an option left off is None)."""
     import dataclasses
 
-    from lpmatte.training.trainer import INVOCATION_FIELDS, TrainConfig
+    from lpmatte.training.config import INVOCATION_FIELDS, TrainConfig
 
     dest = {"num_workers": "workers"}  # field -> option name where they differ
     given = {}
@@ -141,7 +141,7 @@ def given_options(args) -> dict:
 
 
 def build_config(args):
-    from lpmatte.training.trainer import TrainConfig, resume_config
+    from lpmatte.training.config import TrainConfig, resume_config
 
     given = given_options(args)
     if args.resume:  # the stored recipe, with what was given again replacing it

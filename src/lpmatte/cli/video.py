@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lpmatte.apps.video import FORMATS, convert_video
-from lpmatte.cli.common import add_command, add_model_arguments
+from lpmatte.cli.common import add_command, add_model_arguments, load_matter
 
 EXAMPLES = """\
 formats:
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     parser.add_argument("--no-stabilize", dest="stabilize", action="store_false",
                         help="matte frames independently (no temporal stabilisation)")
     parser.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio")
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
+    parser.add_argument("--quiet", "--no-progress", dest="progress", action="store_false",
                         help="no progress bar")
     parser.add_argument("--input-format", metavar="FMT",
                         help="FFmpeg input format for devices: v4l2, avfoundation, dshow, ...")
@@ -60,8 +60,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     result = convert_video(
         args.input, args.output, format=args.format, background=args.background,
-        model=args.model, device=args.device, backend=args.backend,
-        lowres_side=args.lowres_side, flip_tta=args.flip_tta, start=args.start,
+        matter=load_matter(args), start=args.start,
         end=args.end, stabilize=args.stabilize, progress=args.progress, audio=args.audio,
         input_format=args.input_format)
     print(f"{result.output}: {result.frames} frames ({result.format}), "

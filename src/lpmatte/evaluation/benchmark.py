@@ -9,7 +9,6 @@ saved, so ``lpmatte evaluate`` on the saved folder reproduces the CSV.
 
 from __future__ import annotations
 
-import math
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from lpmatte.data.datasets import build_dataset, canonical_kind
 from lpmatte.errors import LpmatteError
 from lpmatte.evaluation.folders import mean_metrics, write_csv
 from lpmatte.media.image_io import save_png, to_uint8
+from lpmatte.media.resize import fit_area
 from lpmatte.metrics import compute_metrics, metric_names
 
 HD_AREA = 1920 * 1080
@@ -39,7 +39,7 @@ class BenchmarkResult:
     metrics: tuple[str, ...]
     rows: dict[str, dict[str, float]]
     mean: dict[str, float]
-    params: int
+    params: int | None
     header: dict[str, str] = field(default_factory=dict)
     csv_path: Path | None = None
     pred_dir: Path | None = None
@@ -65,16 +65,6 @@ def resize_policy(max_area: int | None) -> str:
         return "none (full resolution)"
     return (f"inputs above {max_area} px downscaled to that area (aspect kept, INTER_AREA), "
             "alpha upscaled back bilinearly; metrics at original resolution")
-
-
-def fit_area(image: np.ndarray, max_area: int | None) -> np.ndarray:
-    """``image`` (HxWx3) downscaled so that H*W <= max_area; unchanged if already small."""
-    height, width = image.shape[:2]
-    if not max_area or height * width <= max_area:
-        return image
-    scale = math.sqrt(max_area / (height * width))
-    size = (max(1, int(width * scale)), max(1, int(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def predict_at_policy(matter, image: np.ndarray, max_area: int | None):
@@ -104,16 +94,16 @@ def _check_not_a_dataset_folder(pred_dir: Path, dataset) -> None:
         raise LpmatteError(f"{pred_dir}: is a folder of the dataset; choose another --out")
 
 
-def benchmark(model: str = "default", dataset: str = "folder", root: str | Path = ".",
+def benchmark(model="default", dataset: str = "folder", root: str | Path = ".",
               split: str | None = None, protocol: str = "p3m", out_dir: str | Path | None = None,
               device: str = "auto", max_area: int | None = -1, flops: bool = True,
               progress: bool = True, dataset_options: dict | None = None,
-              backend: str = "eager-fp32", lowres_side="auto",
-              flip_tta="auto") -> BenchmarkResult:
+              backend: str = "eager-fp32") -> BenchmarkResult:
     """Matte every image of a dataset, save the mattes, score them and write a CSV.
 
     Args:
-        model: registered name, ``"default"`` or a weights file (:func:`lpmatte.load`).
+        model: a loaded :class:`lpmatte.Matter`, or a registered name, ``"default"`` or a
+            weights file (:func:`lpmatte.load` with ``device`` and ``backend``).
         backend: what runs the networks; eager fp32 by default, so scores are the model's
             own, not those of a faster approximation.
         dataset: ``p3m``, ``ppm100``, ``photomatte85`` or ``folder`` (:mod:`lpmatte.data.datasets`).
@@ -122,13 +112,11 @@ def benchmark(model: str = "default", dataset: str = "folder", root: str | Path 
         out_dir: where ``<tag>/<name>.png`` and ``<tag>-<protocol>.csv`` go
             (default: :func:`default_out_dir`).
         max_area: pixel cap of the model input; -1: the dataset's policy, None/0: full size.
-        lowres_side, flip_tta: two-pass threshold and mirror averaging
-            (:func:`lpmatte.load`); ``"auto"``: what the weights ask for.
         flops: count FLOPs per image (a second forward pass under a FLOP counter).
     Returns:
         :class:`BenchmarkResult`; ``result.csv_path`` is the written CSV.
     """
-    import lpmatte
+    from lpmatte.api import as_matter
 
     kind = canonical_kind(dataset)
     if kind not in DEFAULT_MAX_AREA:
@@ -136,17 +124,19 @@ def benchmark(model: str = "default", dataset: str = "folder", root: str | Path 
                            f"(choose from {', '.join(DEFAULT_MAX_AREA)})")
     data = build_dataset(kind, root, split, **(dataset_options or {}))
     area = DEFAULT_MAX_AREA[kind] if max_area == -1 else (max_area or None)
-    matter = lpmatte.load(model, device=device, backend=backend, lowres_side=lowres_side,
-                          flip_tta=flip_tta)
+    matter = as_matter(model, device, backend)
     tag = kind + (f"-{data.split}" if getattr(data, "split", None) else
                   f"-{split}" if split else "")
-    out_dir = Path(out_dir) if out_dir else default_out_dir(model)
+    out_dir = Path(out_dir) if out_dir else default_out_dir(
+        model if isinstance(model, (str, Path)) else matter.name)
+    flops = flops and matter.model is not None  # an ONNX export has no PyTorch modules to count
     pred_dir = out_dir / tag
     _check_not_a_dataset_folder(pred_dir, data)
     names = metric_names(protocol, data.has_trimaps)
     rows = {sample.name: score_sample(matter, sample, area, protocol, pred_dir, flops)
             for sample in _progress(data, progress, f"benchmark {tag}")}
-    params = sum(p.numel() for p in matter.model.parameters())
+    params = (sum(p.numel() for p in matter.model.parameters())
+              if matter.model is not None else None)
     mean = mean_metrics(rows, (*names, *COST_COLUMNS))
     if len(rows) > 1:  # the first image pays for warm-up (allocations, kernel selection)
         mean["latency_ms"] = float(np.mean([r["latency_ms"] for r in list(rows.values())[1:]]))
@@ -178,10 +168,12 @@ def csv_header(result: BenchmarkResult, model: str, data, area, flops: bool, mat
     import lpmatte
 
     return {
-        "lpmatte benchmark": lpmatte.__version__, "model": result.model, "model source": model,
+        "lpmatte benchmark": lpmatte.__version__, "model": result.model,
+        "model source": str(model if isinstance(model, (str, Path)) else matter.name),
         "dataset": f"{data.description}", "protocol": result.protocol,
         "resize": resize_policy(area), "predictions": f"8-bit PNG in {result.pred_dir}",
-        "images": str(len(result.rows)), "params": str(result.params),
+        "images": str(len(result.rows)),
+        "params": "n/a (ONNX export)" if result.params is None else str(result.params),
         "device": str(matter.device),
         "two passes above": str(matter.lowres_side or "never (one full-resolution pass)"),
         "flip tta": "on" if matter.flip_tta else "off",

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from lpmatte.errors import LpmatteError
+from lpmatte.inference.cost import flops_by_regions
 from lpmatte.inference.pipeline import STAGES, StageClock, working_size
 
 SIZES = {"hd": (1792, 1152), "4k": (3456, 2304)}  # (H, W)
@@ -86,19 +86,19 @@ class ProfileReport:
         return "\n".join(lines)
 
 
-def profile(model: str = "lpm", size: tuple[int, int] = SIZES["hd"], images=None,
+def profile(model="lpm", size: tuple[int, int] = SIZES["hd"], images=None,
             device: str = "auto", backend: str = "auto", runs: int = 20,
-            warmup: int = 3, lowres_side="auto", flip_tta="auto") -> ProfileReport:
-    """Profile ``model`` (name or path, as :func:`lpmatte.load`) at ``size`` (H, W).
+            warmup: int = 3) -> ProfileReport:
+    """Profile ``model`` (a loaded :class:`lpmatte.Matter`, or a name or path for
+    :func:`lpmatte.load` with ``device`` and ``backend``) at ``size`` (H, W).
 
     ``images``: a folder of photos resized to ``size``, or None for the synthetic portrait.
     """
-    import lpmatte
+    from lpmatte.api import as_matter
 
     if runs < 1 or warmup < 0:
         raise LpmatteError("--runs must be at least 1 and --warmup at least 0")
-    matter = lpmatte.load(model, device=device, backend=backend, lowres_side=lowres_side,
-                          flip_tta=flip_tta)
+    matter = as_matter(model, device, backend)
     inputs = profile_inputs(size, images)
     warm_up(matter, inputs, warmup)
     reset_peak_memory(matter.device)
@@ -133,7 +133,7 @@ def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
     """The report of ``timings``, with GFLOPs and the peak memory so far."""
     first_pass = working_size(*size, matter.lowres_side) or size
     totals = timings.totals
-    flops_per = _flop_model(matter.config, first_pass, 2 if matter.flip_tta else 1)
+    flops_per = flops_by_regions(matter.config, first_pass, 2 if matter.flip_tta else 1)
     return ProfileReport(
         model=matter.name, size=f"{size[1]}x{size[0]}", backend=matter.backend.name,
         device=str(matter.device), e2e_ms_median=_round(np.median(totals)),
@@ -182,7 +182,7 @@ def _load_folder(folder: Path, size: tuple[int, int], limit: int = 50) -> list[n
 def warm_up(matter, inputs: ProfileInputs, runs: int) -> None:
     for i in range(runs):
         image, mask = inputs[i]
-        matter.predict(image, region_mask=mask)
+        matter.run(image, region_mask=mask)
 
 
 def timed_runs(matter, inputs: ProfileInputs, runs: int, timings: Timings | None = None,
@@ -194,7 +194,7 @@ def timed_runs(matter, inputs: ProfileInputs, runs: int, timings: Timings | None
         image, mask = inputs[i]
         clock = StageClock(sync)
         begin, begin_cpu = time.perf_counter(), time.process_time()
-        matter.predict(image, region_mask=mask, clock=clock)
+        matter.run(image, region_mask=mask, clock=clock)
         if sync:
             sync()
         timings.totals.append((time.perf_counter() - begin) * 1e3)
@@ -202,33 +202,6 @@ def timed_runs(matter, inputs: ProfileInputs, runs: int, timings: Timings | None
         timings.stages.append(clock.times)
         timings.regions.append(clock.counts.get("regions", 0))
     return timings
-
-
-def _flop_model(config, size: tuple[int, int], lowres_runs: int = 1):
-    """FLOPs as a function of the refined-region count: the low-res network's FLOPs depend
-    only on the padded size (times ``lowres_runs``: 2 with the mirrored view), the
-    refiner's are the same for every region."""
-    from lpmatte.model.model import LightweightPortraitMatting, pad_to_multiple
-
-    model = LightweightPortraitMatting(config).eval()
-    per_region = _refiner_flops_per_region(model)
-    padded = pad_to_multiple(torch.empty(1, 3, *size)).shape
-    lowres_flops = _count(model.to("meta").lowres, torch.empty(padded, device="meta"))
-    return lambda regions: lowres_runs * lowres_flops + regions * per_region
-
-
-def _refiner_flops_per_region(model, count: int = 64) -> float:
-    from lpmatte.inference.onnx_export import sample_regions
-
-    crops, regions, neighbours, valid = sample_regions(model.config, count)
-    return _count(model.refiner, crops, regions, neighbours, valid) / count
-
-
-@torch.no_grad()
-def _count(fn, *args) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn(*args)
-    return counter.get_total_flops()
 
 
 def reset_peak_memory(device: torch.device) -> None:

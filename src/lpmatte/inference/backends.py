@@ -26,6 +26,7 @@ from contextlib import nullcontext
 
 import torch
 
+from lpmatte.devices import cpu_has_native_bf16
 from lpmatte.errors import LpmatteError
 
 TORCH_BACKENDS = ("eager-fp32", "channels-last", "bf16", "fp16", "compile")
@@ -39,11 +40,6 @@ def has_onnxruntime() -> bool:
     except ImportError:
         return False
     return True
-
-
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs whose bf16 matrix products beat fp32 (AVX512-BF16 or AMX)."""
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def resolve_backend(name: str, device: torch.device) -> str:
@@ -188,7 +184,7 @@ def check_export(model, graphs, size: tuple[int, int] = (256, 192)) -> float:
     """Largest |difference| between onnxruntime and PyTorch outputs (low-res logits on a
     seeded random image of ``size`` (H, W), and refined patches of sample regions)."""
     from lpmatte.inference.onnx_export import cpu_fp32_copy, sample_regions
-    from lpmatte.model.model import pad_to_multiple
+    from lpmatte.model.two_stage import pad_to_multiple
 
     cpu = torch.device("cpu")
     exported, reference = OnnxBackend(graphs, cpu), TorchBackend(cpu_fp32_copy(model), cpu)

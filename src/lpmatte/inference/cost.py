@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lpmatte.inference.options import InferenceOptions
 from lpmatte.model.model import LightweightPortraitMatting
 
 
@@ -70,11 +71,11 @@ class _CountingBackend:
 
 @torch.inference_mode()
 def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
-                 region_mask: torch.Tensor | None = None,
-                 lowres_side: int | None = None, flip_tta: bool = False) -> CostReport:
+                 options: InferenceOptions = InferenceOptions(),
+                 region_mask: torch.Tensor | None = None) -> CostReport:
     """Cost of ``model`` on ``image`` (1, 3, H, W): stages "lowres" and "refiner", counted
-    on the inference path itself (:func:`lpmatte.inference.pipeline.run_inference`, both passes of
-    a large image when ``lowres_side`` is set, the mirrored view with ``flip_tta``).
+    on the inference path itself (:func:`lpmatte.inference.pipeline.run_inference` with
+    ``options``: both passes of a large image, the mirrored view of mirror averaging).
 
     ``region_mask`` (1, 1, h, w) bool on the 1/8 grid forces the refined cells, so an
     untrained model can be costed on a realistic boundary.
@@ -84,10 +85,27 @@ def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
 
     counting = _CountingBackend(TorchBackend(model.eval(), image.device))
     clock = StageClock()
-    run_inference(counting, image, region_mask=region_mask, clock=clock,
-                  lowres_side=lowres_side, flip_tta=flip_tta)
+    run_inference(counting, image, options, region_mask=region_mask, clock=clock)
     return CostReport(
         params={"lowres": count_params(model.lowres), "refiner": count_params(model.refiner)},
         flops=counting.flops,
         regions=clock.counts.get("regions", 0),
     )
+
+
+def flops_by_regions(config, size: tuple[int, int], lowres_runs: int = 1):
+    """FLOPs as a function of the refined-region count, for a model known only by its
+    ``config`` (an ONNX export, say): the low-res network's FLOPs depend only on the padded
+    ``size`` (times ``lowres_runs``: 2 with mirror averaging), the refiner's are the same for
+    every region."""
+    from lpmatte.inference.onnx_export import sample_regions
+    from lpmatte.model.two_stage import pad_to_multiple
+
+    model = LightweightPortraitMatting(config).eval()
+    count = 64
+    with torch.no_grad():
+        crops, regions, neighbours, valid = sample_regions(config, count)
+        per_region = _count(model.refiner, crops, regions, neighbours, valid)[1] / count
+        padded = pad_to_multiple(torch.empty(1, 3, *size)).shape
+        lowres = _count(model.to("meta").lowres, torch.empty(padded, device="meta"))[1]
+    return lambda n: lowres_runs * lowres + n * per_region

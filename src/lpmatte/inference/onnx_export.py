@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from lpmatte.errors import LpmatteError
+from lpmatte.inference.options import InferenceOptions
 from lpmatte.media.image_io import atomic_write
 from lpmatte.model.config import ModelConfig
 from lpmatte.model.weights import config_from_dict, config_to_dict
@@ -110,7 +111,7 @@ def sample_regions(config: ModelConfig, count: int = 16):
 def export_lowres(model, sample_size: tuple[int, int] = (256, 192)):
     """The low-res network of ``model`` as an onnx.ModelProto; ``sample_size`` (H, W) is
     only the tracing example: the graph accepts any size (multiple of 16)."""
-    from lpmatte.model.model import pad_to_multiple
+    from lpmatte.model.two_stage import pad_to_multiple
 
     image = pad_to_multiple(torch.rand(1, 3, *sample_size))
     return _trace(LowResGraph(model.lowres), (image,), LOWRES_INPUTS, LOWRES_OUTPUTS,
@@ -128,20 +129,17 @@ def export_refiner(model):
 
 
 def export_graphs(model, sample_size: tuple[int, int] = (256, 192), name: str | None = None,
-                  untrained: bool = False, lowres_side: int | None = None,
-                  flip_tta: bool = False) -> OnnxGraphs:
+                  untrained: bool = False,
+                  options: InferenceOptions = InferenceOptions()) -> OnnxGraphs:
     """Trace ``model`` (a :class:`LightweightPortraitMatting`) into its two fp32 graphs;
-    ``lowres_side`` and ``flip_tta`` (see :class:`lpmatte.Matter`) travel in the metadata."""
+    the inference ``options`` travel in the metadata."""
     model = cpu_fp32_copy(model)
     metadata = {"lpmatte_config": json.dumps(config_to_dict(model.config)),
                 "lpmatte_name": name or model.config.name,
                 "lpmatte_untrained": "true" if untrained else "false",
                 "lpmatte_precision": "fp32", "lpmatte_format": FORMAT_VERSION,
-                "lpmatte_sample_size": f"{sample_size[1]}x{sample_size[0]}"}
-    if lowres_side:
-        metadata["lpmatte_lowres_side"] = str(lowres_side)
-    if flip_tta:
-        metadata["lpmatte_flip_tta"] = "true"
+                "lpmatte_sample_size": f"{sample_size[1]}x{sample_size[0]}",
+                **options.to_metadata()}
     return OnnxGraphs(export_lowres(model, sample_size), export_refiner(model), model.config,
                       metadata)
 
@@ -277,9 +275,9 @@ def read_onnx(path: str | Path) -> OnnxGraphs:
 
 def export_onnx(model, path: str | Path, sample_size=(256, 192), int8: bool = False,
                 name: str | None = None, untrained: bool = False,
-                lowres_side: int | None = None, flip_tta: bool = False) -> OnnxGraphs:
+                options: InferenceOptions = InferenceOptions()) -> OnnxGraphs:
     """Export ``model`` to ``path`` (fp32, or with int8 low-res matrix products)."""
-    graphs = export_graphs(model, sample_size, name, untrained, lowres_side, flip_tta)
+    graphs = export_graphs(model, sample_size, name, untrained, options)
     if int8:
         graphs = quantize_int8(graphs)
     save_onnx(graphs, path)
@@ -303,16 +301,12 @@ def traced_sources(model) -> list[Path]:
 
 
 def _fingerprint(model, precision: str) -> str:
-    from dataclasses import replace
-
     import onnxruntime
 
     digest = hashlib.sha256()
     for source in traced_sources(model):  # an edit of the traced code invalidates old exports
         digest.update(source.read_bytes())
-    # max_regions is applied outside the graphs: it needs no new export
-    config = replace(model.config, refiner=replace(model.config.refiner, max_regions=None))
-    text = json.dumps(config_to_dict(config), sort_keys=True)
+    text = json.dumps(config_to_dict(model.config), sort_keys=True)
     digest.update(f"{text}|{precision}|{FORMAT_VERSION}|{torch.__version__}|"
                   f"{onnxruntime.__version__}".encode())
     for key, value in model.state_dict().items():

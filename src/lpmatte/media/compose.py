@@ -16,7 +16,8 @@ import numpy as np
 from PIL import ImageColor
 
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import load_rgb
+from lpmatte.media.foreground import estimate_foreground
+from lpmatte.media.image_io import load_rgb, to_uint8
 
 
 def parse_color(spec: str) -> tuple[float, float, float]:
@@ -36,7 +37,10 @@ def parse_color(spec: str) -> tuple[float, float, float]:
     return tuple(v / 255.0 for v in rgb)
 
 
-def parse_background(spec: str | os.PathLike | None, default: str = "#00ff00"):
+DEFAULT_BACKGROUND = "#00ff00"  # composites of photos and videos alike
+
+
+def parse_background(spec: str | os.PathLike | None, default: str = DEFAULT_BACKGROUND):
     """A background spec -> RGB tuple, or a float32 HxWx3 image when ``spec`` is a file."""
     if spec is None:
         return parse_color(default)
@@ -72,3 +76,14 @@ def composite(foreground: np.ndarray, alpha: np.ndarray, background) -> np.ndarr
 def rgba(foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Stack foreground colours (HxWx3) and alpha (HxW) into an HxWx4 float image."""
     return np.concatenate([foreground, alpha[..., None]], axis=2)
+
+
+def cutout_image(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """uint8 HxWx4: estimated foreground colours of ``image`` (float HxWx3) with ``alpha``."""
+    return to_uint8(rgba(estimate_foreground(image, alpha), alpha))
+
+
+def composite_image(image: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
+    """uint8 HxWx3: the estimated foreground of ``image`` over ``background`` (a colour
+    tuple or an image): what "composite" means for images, video, the API and the CLI."""
+    return to_uint8(composite(estimate_foreground(image, alpha), alpha, background))

@@ -50,7 +50,6 @@ class RefinerConfig:
     num_neighbors: int = 8  # k
     search_range: int = 4  # s: in-range offsets lie in [-s+1, s-1] on each axis
     use_cra: bool = True
-    max_regions: int | None = None  # keep only the most uncertain regions (latency bound)
 
 
 @dataclass(frozen=True)

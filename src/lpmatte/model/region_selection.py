@@ -12,9 +12,10 @@ import torch.nn.functional as F
 UNKNOWN = 1  # trimap class index of "uncertain"
 
 
-def predicted_unknown(trimap_logits: torch.Tensor) -> torch.Tensor:
-    """(B, 3, h, w) trimap logits -> (B, 1, h, w) bool: cells whose argmax is "unknown"."""
-    return trimap_logits.argmax(1, keepdim=True) == UNKNOWN
+def predicted_unknown(trimap_scores: torch.Tensor) -> torch.Tensor:
+    """(B, 3, h, w) trimap logits or probabilities -> (B, 1, h, w) bool: cells whose argmax
+    is "unknown"."""
+    return trimap_scores.argmax(1, keepdim=True) == UNKNOWN
 
 
 def fit_mask(mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -23,32 +24,32 @@ def fit_mask(mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     return F.pad(mask, (0, pad_w, 0, pad_h), value=False) if pad_h or pad_w else mask
 
 
-def select_regions(trimap_logits: torch.Tensor, valid_size: tuple[int, int] | None = None,
+def select_regions(trimap_probs: torch.Tensor, valid_size: tuple[int, int] | None = None,
                    region_mask: torch.Tensor | None = None,
                    max_regions: int | None = None) -> torch.Tensor:
     """Cells whose trimap argmax is "unknown" -> (N, 3) long tensor of (batch, row, col).
 
     Args:
-        trimap_logits: (B, 3, h, w) logits (or probabilities) on the 1/8 grid.
+        trimap_probs: (B, 3, h, w) probabilities on the 1/8 grid.
         valid_size: (rows, cols) of the grid covering the unpadded image; cells beyond
             it are padding and never selected.
         region_mask: (B, 1, h, w) bool; when given it replaces the argmax selection.
         max_regions: keep at most this many per image, the most uncertain first
             (highest "unknown" probability), to bound latency.
     """
-    selected = (predicted_unknown(trimap_logits) if region_mask is None else region_mask)[:, 0]
+    selected = (predicted_unknown(trimap_probs) if region_mask is None else region_mask)[:, 0]
     if valid_size is not None:
         selected = selected.clone()
         selected[:, valid_size[0]:] = False
         selected[:, :, valid_size[1]:] = False
     if max_regions is not None:
-        selected = _keep_most_uncertain(selected, trimap_logits, max_regions)
+        selected = _keep_most_uncertain(selected, trimap_probs, max_regions)
     return selected.nonzero()
 
 
-def _keep_most_uncertain(selected: torch.Tensor, trimap_logits: torch.Tensor,
+def _keep_most_uncertain(selected: torch.Tensor, trimap_probs: torch.Tensor,
                          max_regions: int) -> torch.Tensor:
-    uncertainty = trimap_logits.float().softmax(1)[:, UNKNOWN].flatten(1)  # [B, h*w]
+    uncertainty = trimap_probs[:, UNKNOWN].float().flatten(1)  # [B, h*w]
     uncertainty = uncertainty.masked_fill(~selected.flatten(1), -1.0)
     keep = min(max_regions, uncertainty.shape[1])
     top = uncertainty.topk(keep, dim=1).indices

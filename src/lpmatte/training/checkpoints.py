@@ -101,14 +101,14 @@ def export_weights(checkpoint: str | Path, out: str | Path, half: bool = True,
                    **metadata: str) -> Path:
     """Write a checkpoint's model as ``.safetensors`` (fp16 by default) for shipping;
     ``metadata`` (e.g. ``warning="..."``, shown by the CLI on every use) joins its header."""
-    from lpmatte.api import _build
+    from lpmatte.model.factory import build_model
     from lpmatte.model.weights import save_safetensors
 
     out = Path(out)
     if out.suffix != ".safetensors":
         raise LpmatteError(f"{out}: the exported weights file must end in .safetensors")
     loaded = load_checkpoint(checkpoint)
-    model = _build(loaded.config, loaded.state_dict)
+    model = build_model(loaded.config, loaded.state_dict)
     header = {k: v for k, v in loaded.metadata.items() if k != "config"}
     header.update(untrained="false", **metadata)
     save_safetensors(out, model, loaded.config, half=half, **header)

@@ -186,7 +186,7 @@ def composition_loss(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
 
 
 class MattingLoss(nn.Module):
-    """All terms for a :class:`~lpmatte.model.model.MattingOutput` against a target batch."""
+    """All terms for a :class:`~lpmatte.model.two_stage.TwoStageOutput` against a target batch."""
 
     def __init__(self, weights: LossWeights = LossWeights()):
         super().__init__()

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from lpmatte.errors import LpmatteError
-from lpmatte.model.model import MattingOutput
+from lpmatte.model.two_stage import TwoStageOutput
 
 
-def summary_strip(batch, output: MattingOutput, size: int = 256) -> torch.Tensor:
+def summary_strip(batch, output: TwoStageOutput, size: int = 256) -> torch.Tensor:
     """(3, size, 5 * size) in [0, 1] for the first sample: input | coarse trimap (black
     background, grey unknown, white foreground) | coarse alpha | refined alpha | ground truth."""
     def panel(x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
@@ -20,7 +20,7 @@ def summary_strip(batch, output: MattingOutput, size: int = 256) -> torch.Tensor
         return x.expand(1, 3, size, size)[0].clamp(0, 1)
 
     batch = batch.as_float()  # loader batches hold uint8
-    trimap = output.trimap_logits[:1].argmax(1, keepdim=True).float() / 2
+    trimap = output.trimap_probs[:1].argmax(1, keepdim=True).float() / 2
     panels = [panel(batch.image), panel(trimap, "nearest"), panel(output.coarse_alpha, "nearest"),
               panel(output.alpha), panel(batch.alpha)]
     return torch.cat(panels, dim=2)

@@ -27,23 +27,18 @@ DistributedDataParallel, gloo on CPU and NCCL on CUDA; ``batch_size`` is per pro
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lpmatte.errors import LpmatteError
 from lpmatte.media.image_io import atomic_write, make_folder
-from lpmatte.model.model import LightweightPortraitMatting, MattingOutput
-from lpmatte.model.region_selection import UNKNOWN, fit_mask
+from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.weights import config_from_dict, config_to_dict, load_checkpoint
 from lpmatte.training.checkpoints import (
     CheckpointFiles,
@@ -51,343 +46,18 @@ from lpmatte.training.checkpoints import (
     restore_rng_state,
     rng_state,
 )
+from lpmatte.training.config import TrainConfig, no_run_to_resume
+from lpmatte.training.forward import TrainingForward, as_float32, unknown_cells
+from lpmatte.training.processes import (
+    autocast,
+    init_distributed,
+    resolve_precision,
+    training_device,
+)
 from lpmatte.training.run_log import TrainLogger, summary_strip
+from lpmatte.training.schedule import build_optimizer, step_schedule, step_seed
+from lpmatte.training.validation import validate
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-OPTIMIZERS = ("adam", "adamw")
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a training run (``lpmatte train`` maps its options onto these).
-
-    lr_milestones: where the lr is multiplied by ``lr_gamma``; floats <= 1 are fractions
-        of ``steps``, ints and larger values step numbers.
-    weight_decay: Adam's L2 term added to the gradient (the reference's 1e-6), or AdamW's
-        decoupled decay.
-    precision: ``auto`` picks bf16 on GPUs that have it (else fp16) and on CPUs with native
-        bf16 (AVX512-BF16 / AMX), fp32 on other CPUs, where emulated bf16 is slower.
-    num_workers: DataLoader processes; None: one less than the cores per process.
-    val: a data spec to validate on; None holds out ``val_fraction`` of ``data`` (at most
-        ``val_max_count``) when validation will run (``0 < val_every <= steps``).
-    val_max_pixels: validation images are downscaled to at most this area.
-    max_train_regions: refine at most this many cells per image in training (a random
-        subset of predicted-or-true unknown); None refines all, as the paper.
-    ema_decay: keep an exponential moving average of the weights (e.g. 0.999; 0: off, as
-        the paper). Validation, ``best.pt`` and the weights a checkpoint gives as a model
-        are then the average; the raw weights are kept for resuming.
-    """
-
-    train_dir: str
-    data: str
-    model_version: str | None = None  # None: lpm-s for a new run, the checkpoint's on resume
-    steps: int = 400_000
-    crop: int = 896
-    batch_size: int = 8
-    optimizer: str = "adam"
-    lr: float = 1e-4
-    weight_decay: float = 1e-6
-    lr_milestones: tuple[float, ...] = (0.3, 0.6)
-    lr_gamma: float = 0.1
-    warmup_steps: int = 0
-    grad_clip: float = 1.0
-    max_train_regions: int | None = None
-    ema_decay: float = 0.0
-    precision: str = "auto"
-    device: str = "auto"
-    seed: int = 0
-    num_workers: int | None = None
-    backgrounds: tuple[str, ...] = ()
-    procedural_backgrounds: float = 0.5
-    val: str | None = None
-    val_every: int = 2000
-    val_fraction: float = 0.05
-    val_max_count: int = 50
-    val_max_pixels: int = 1024 * 1024
-    checkpoint_every: int = 1000
-    keep_last: int = 3
-    log_every: int = 20
-    image_every: int = 500
-    init_weights: str | None = None
-    backbone_weights: str | None = None
-    resume: bool = False
-    progress: bool = True
-
-    def check(self) -> None:
-        """One-line errors for impossible values."""
-        positive = {"steps": self.steps, "crop": self.crop, "batch_size": self.batch_size}
-        for name, value in positive.items():
-            if value < 1:
-                raise LpmatteError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-        if self.crop % 16:
-            raise LpmatteError(f"--crop must be a multiple of 16 (got {self.crop})")
-        if self.precision not in PRECISIONS:
-            raise LpmatteError(f"unknown precision '{self.precision}' ({', '.join(PRECISIONS)})")
-        if self.optimizer not in OPTIMIZERS:
-            raise LpmatteError(f"unknown optimizer '{self.optimizer}' ({', '.join(OPTIMIZERS)})")
-
-    def to_dict(self) -> dict:
-        """Plain types only (stored in checkpoints, read with weights_only)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
-
-
-# --- devices, precision, processes -----------------------------------------------------------
-
-def cpu_has_native_bf16() -> bool:
-    """True when /proc/cpuinfo lists AVX512-BF16 or AMX-BF16 (fast bf16 matrix products)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device``; None means plain fp32."""
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else None
-    if precision == "fp16" and device.type != "cuda":
-        raise LpmatteError("fp16 training needs a CUDA GPU; use --precision bf16 or fp32")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-
-
-@dataclass(frozen=True)
-class Distributed:
-    """This process's place in a torchrun launch (rank 0 of 1 when run directly)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            torch.distributed.barrier()
-
-
-def init_distributed(device: str) -> Distributed:
-    """Join the process group that torchrun set up (gloo on CPU, NCCL on CUDA)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return Distributed()
-    import torch.distributed as dist
-
-    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Distributed(dist.get_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def training_device(device: str, dist: Distributed) -> torch.device:
-    from lpmatte.api import resolve_device
-
-    resolved = resolve_device(device)
-    if resolved.type == "cuda" and resolved.index is None:
-        resolved = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(resolved)
-    return resolved
-
-
-def step_seed(seed: int, step: int, rank: int = 0) -> int:
-    """A 63-bit seed for torch's RNG (drop path) at ``step``: independent of the history."""
-    state = np.random.SeedSequence([seed, step, rank]).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
-
-
-# --- the learning-rate schedule --------------------------------------------------------------
-
-def milestone_steps(milestones, steps: int) -> tuple[int, ...]:
-    """Fractions (floats <= 1) of ``steps`` or step numbers -> sorted step numbers.
-
-    >>> milestone_steps((0.3, 0.6), 400_000)
-    (120000, 240000)
-    """
-    return tuple(sorted(round(m * steps) if _is_fraction(m) else int(m) for m in milestones))
-
-
-def _is_fraction(milestone) -> bool:
-    # ints are step numbers, even 1 (a resume pins fractions to ints)
-    return not isinstance(milestone, int) and milestone <= 1
-
-
-class StepSchedule:
-    """lr factor at step s: ``gamma ** #{milestones <= s}``, times ``(s + 1) / warmup``
-    during the first ``warmup`` steps. A plain object, so LambdaLR saves its fields."""
-
-    def __init__(self, milestones: tuple[int, ...], gamma: float = 0.1, warmup: int = 0):
-        self.milestones, self.gamma, self.warmup = tuple(milestones), gamma, warmup
-
-    def __call__(self, step: int) -> float:
-        factor = self.gamma ** sum(step >= m for m in self.milestones)
-        return factor * min(1.0, (step + 1) / self.warmup) if self.warmup else factor
-
-
-def step_schedule(config: TrainConfig) -> StepSchedule:
-    return StepSchedule(milestone_steps(config.lr_milestones, config.steps), config.lr_gamma,
-                        config.warmup_steps)
-
-
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW; the fused kernel on CPU and CUDA (10x faster than the per-tensor loop
-    on CPU for lpm-s)."""
-    kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    device = next(model.parameters()).device.type
-    return kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                fused=device in ("cpu", "cuda"))
-
-
-# --- the training forward pass ---------------------------------------------------------------
-
-def unknown_cells(trimap: torch.Tensor, cell: int = 8) -> torch.Tensor:
-    """Ground-truth trimap classes (B, H, W) -> (B, 1, ceil(H/8), ceil(W/8)) bool: cells
-    holding any "unknown" pixel (a max-pool over each 8x8 cell)."""
-    unknown = (trimap == UNKNOWN).float()[:, None]
-    return F.max_pool2d(unknown, cell, cell, ceil_mode=True) > 0
-
-
-def cap_regions(mask: torch.Tensor, limit: int) -> torch.Tensor:
-    """Keep at most ``limit`` of the True cells of each image of a (B, 1, h, w) mask,
-    uniformly at random (torch's RNG, seeded per step)."""
-    flat = mask.flatten(1)
-    if int(flat.sum(1).max()) <= limit:
-        return mask
-    scores = torch.rand(flat.shape, device=mask.device).masked_fill(~flat, -1.0)
-    keep = scores.topk(min(limit, flat.shape[1]), dim=1).indices
-    return (torch.zeros_like(flat).scatter_(1, keep, True) & flat).view_as(mask)
-
-
-class TrainingForward(nn.Module):
-    """The model's forward with the refined cells = predicted unknown OR ``gt_unknown``.
-
-    The module DDP wraps, so gradients of both stages are synchronised. A batch without
-    any region refines cell (0, 0) of its first image, so every parameter gets a gradient.
-    ``max_regions`` caps the refined cells per image (a random subset): an untrained model
-    calls a third of all cells unknown, and refining them costs 90% of a CPU step.
-    """
-
-    def __init__(self, model: LightweightPortraitMatting, max_regions: int | None = None):
-        super().__init__()
-        self.model = model
-        self.max_regions = max_regions
-
-    def forward(self, image: torch.Tensor, gt_unknown: torch.Tensor) -> MattingOutput:
-        def choose(predicted: torch.Tensor) -> torch.Tensor:
-            mask = predicted | fit_mask(gt_unknown, predicted.shape[-2:])
-            if self.max_regions is not None:
-                mask = cap_regions(mask, self.max_regions)
-            if not mask.any():  # keep the refiner in the graph: DDP expects every parameter used
-                mask = mask.clone()
-                mask[0, 0, 0, 0] = True
-            return mask
-
-        return self.model(image, choose_regions=choose)
-
-
-def as_float32(output: MattingOutput) -> MattingOutput:
-    """The same output with every floating tensor in fp32 (losses after autocast)."""
-    def cast(x):
-        return x.float() if torch.is_tensor(x) and x.is_floating_point() else x
-
-    sides = [type(s)(*(cast(getattr(s, f.name)) for f in dataclasses.fields(s)))
-             for s in output.side_outputs]
-    return MattingOutput(cast(output.alpha), cast(output.coarse_alpha),
-                         cast(output.trimap_logits), sides, output.regions,
-                         cast(output.region_alpha))
-
-
-# Fields that describe this invocation, never the run's recipe.
-INVOCATION_FIELDS = frozenset({"train_dir", "resume", "init_weights", "progress"})
-
-
-def no_run_to_resume(train_dir) -> LpmatteError:
-    return LpmatteError(f"{train_dir}: no checkpoint to resume (no last.pt); "
-                        "drop --resume to start a new run there")
-
-
-def resume_config(train_dir: str | Path, **given) -> TrainConfig:
-    """The config ``--resume`` trains with: the recipe stored in ``train_dir/last.pt``
-    (crop, batch, optimizer, schedule, data, ...) with the ``given`` fields replacing it.
-
-    Without this, options left off the resuming command would silently fall back to
-    their defaults (e.g. crop 896, batch 8) in the middle of a run.
-    """
-    last = CheckpointFiles(Path(train_dir)).last
-    if not last.is_file():
-        raise no_run_to_resume(train_dir)
-    # memory-mapped: only the small recipe is read here, the Trainer loads the rest
-    stored = read_training_checkpoint(last, mmap=True).get("train_config", {})
-    names = {field.name for field in dataclasses.fields(TrainConfig)} - INVOCATION_FIELDS
-    values = {name: tuple(value) if isinstance(value, list) else value
-              for name, value in stored.items() if name in names}
-    if "lr_milestones" in values and "lr_milestones" not in given:
-        # pinned to step numbers, so that a larger --steps does not move them
-        values["lr_milestones"] = milestone_steps(values["lr_milestones"],
-                                                  values.get("steps", TrainConfig.steps))
-    values.update(given)
-    values.update(train_dir=str(train_dir), resume=True)
-    return TrainConfig(**values)
-
-
-# --- validation ------------------------------------------------------------------------------
-
-def fit_area(sample, max_pixels: int):
-    """(image, alpha, trimap) of a MattingSample, area-downscaled to at most ``max_pixels``."""
-    import cv2
-
-    height, width = sample.alpha.shape
-    scale = math.sqrt(max_pixels / (height * width))
-    if scale >= 1:
-        return sample.image, sample.alpha, sample.trimap
-    size = (max(16, round(width * scale)), max(16, round(height * scale)))
-    trimap = sample.trimap
-    if trimap is not None:
-        trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
-    return (cv2.resize(sample.image, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(sample.alpha, size, interpolation=cv2.INTER_AREA), trimap)
-
-
-@torch.no_grad()
-def predict_alpha(model: nn.Module, image: np.ndarray, device: torch.device,
-                  dtype: torch.dtype | None) -> np.ndarray:
-    """Inference-mode alpha HxW float32 of an HxWx3 float image (the model must be in eval)."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(device)
-    with autocast(device, dtype):
-        alpha = model(x).alpha
-    return alpha[0, 0].float().clamp(0, 1).cpu().numpy()
-
-
-def validate(model: nn.Module, files, device: torch.device, dtype: torch.dtype | None,
-             max_pixels: int) -> dict[str, float]:
-    """Mean P3M-protocol metrics (SAD, MSE, MAD, Grad, Conn; -T ones with trimaps) over
-    ``files`` (SampleFiles), each image downscaled to ``max_pixels`` at most."""
-    from lpmatte.data.datasets.base import MattingDataset
-    from lpmatte.metrics import compute_metrics
-
-    totals: dict[str, list[float]] = {}
-    was_training = model.training
-    model.eval()
-    try:
-        for sample in MattingDataset(list(files), description="validation"):
-            image, alpha, trimap = fit_area(sample, max_pixels)
-            pred = predict_alpha(model, image, device, dtype)
-            for name, value in compute_metrics(pred, alpha, trimap, "p3m").items():
-                totals.setdefault(name, []).append(value)
-    finally:
-        model.train(was_training)
-    return {name: float(np.nanmean(values)) for name, values in totals.items()}
-
-
-# --- the trainer -----------------------------------------------------------------------------
 
 class Trainer:
     """Builds everything a run needs from a :class:`TrainConfig`; :meth:`fit` trains.

@@ -1,0 +1,84 @@
+"""How a model is run, as one value: :class:`InferenceOptions`.
+
+A weights file or an ONNX export stores the options its model was validated with under one
+metadata key, ``lpmatte_inference`` (JSON), the same in both formats. Files written before
+that key read their older keys (``lowres_side`` / ``flip_tta`` in safetensors,
+``lpmatte_lowres_side`` / ``lpmatte_flip_tta`` in ONNX).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+from lpmatte.errors import LpmatteError
+
+METADATA_KEY = "lpmatte_inference"
+MIN_LOWRES_SIDE = 16
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """lowres_side: images with a longer side run in two passes, the first at this long
+        side (:func:`lpmatte.inference.pipeline.run_two_passes`); None: one pass at full
+        resolution, as the paper.
+    flip_tta: the low-res network also sees the mirrored image and the two coarse
+        predictions are averaged (:class:`lpmatte.inference.pipeline.MirrorAveraged`).
+    max_regions: refine at most this many regions per image, the most uncertain first
+        (a latency bound); None: all.
+    """
+
+    lowres_side: int | None = None
+    flip_tta: bool = False
+    max_regions: int | None = None
+
+    def __post_init__(self):
+        side, cap = self.lowres_side, self.max_regions
+        if side is not None and (not _is_int(side) or side < MIN_LOWRES_SIDE):
+            raise LpmatteError(f"lowres_side must be a whole number of pixels >= "
+                               f"{MIN_LOWRES_SIDE}, or 0 for full resolution (got {side!r})")
+        if not isinstance(self.flip_tta, bool):
+            raise LpmatteError(f"flip_tta must be True, False or 'auto' (got {self.flip_tta!r})")
+        if cap is not None and (not _is_int(cap) or cap < 1):
+            raise LpmatteError(f"max_regions must be a whole number >= 1 (got {cap!r})")
+
+    def updated(self, **changes) -> InferenceOptions:
+        """A copy with the fields in ``changes`` replaced; ``"auto"`` keeps a field as it is,
+        and a ``lowres_side`` of 0 means one full-resolution pass (None)."""
+        given = {k: v for k, v in changes.items() if not (isinstance(v, str) and v == "auto")}
+        unknown = set(given) - {f.name for f in fields(self)}
+        if unknown:
+            raise LpmatteError(f"unknown inference option(s): {', '.join(sorted(unknown))}")
+        if given.get("lowres_side") == 0:
+            given["lowres_side"] = None
+        return replace(self, **given)
+
+    def to_metadata(self) -> dict[str, str]:
+        return {METADATA_KEY: json.dumps(asdict(self), sort_keys=True)}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], origin: str = "") -> InferenceOptions:
+        """The options stored in a weights file's or an ONNX export's metadata."""
+        try:
+            if METADATA_KEY in metadata:
+                stored = json.loads(metadata[METADATA_KEY])
+                return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
+            return cls(**_legacy_values(metadata))
+        except (ValueError, TypeError, LpmatteError) as error:
+            raise LpmatteError(f"{origin}: bad inference options in its metadata "
+                               f"({error})") from None
+
+
+def _legacy_values(metadata: dict[str, str]) -> dict:
+    values = {}
+    for prefix in ("", "lpmatte_"):
+        side = metadata.get(f"{prefix}lowres_side")
+        if side:
+            values["lowres_side"] = int(side)
+        if metadata.get(f"{prefix}flip_tta") == "true":
+            values["flip_tta"] = True
+    return values
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
