@@ -11,7 +11,7 @@ import torch
 import lpmatte
 from lpmatte.data.synthetic import boundary_region_mask, synthetic_portrait
 from lpmatte.errors import LpmatteError
-from lpmatte.inference.backends import BACKENDS, has_onnxruntime, resolve_backend
+from lpmatte.inference.backends import has_onnxruntime, resolve_backend
 
 CPU = torch.device("cpu")
 needs_onnxruntime = pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")
@@ -99,10 +99,16 @@ def test_onnx_predict_leaves_torch_threads_alone(cache, scene):
 
 
 def test_auto_resolution(monkeypatch):
+    import lpmatte.inference.backends as backends
+
     monkeypatch.delenv("LPMATTE_BACKEND", raising=False)
-    assert resolve_backend("auto", CPU) in BACKENDS
-    if has_onnxruntime():
-        assert resolve_backend("auto", CPU) == "onnx-int8"
+    monkeypatch.setattr(backends, "has_onnxruntime", lambda: True)
+    assert resolve_backend("auto", CPU) == "onnx-int8"
+    monkeypatch.setattr(backends, "has_onnxruntime", lambda: False)
+    monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: True)
+    assert resolve_backend("auto", CPU) == "bf16"
+    monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: False)
+    assert resolve_backend("auto", CPU) == "eager-fp32"
     assert resolve_backend("auto", torch.device("cuda")) == "fp16"
     assert resolve_backend("bf16", CPU) == "bf16"
     monkeypatch.setenv("LPMATTE_BACKEND", "eager-fp32")

@@ -65,7 +65,7 @@ def check_sample(sample: MattingSample, with_trimap: bool):
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LPMATTE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LPMATTE_CACHE", str(tmp_path / "cache"))
 
 
 # --- trimap generation ----------------------------------------------------------------------

@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lpmatte.data.fg_bg import p3m_fg_bg_jobs, solve_fg_bg_folder
 from lpmatte.errors import LpmatteError
 from lpmatte.media.foreground import (
     estimate_foreground,
     estimate_foreground_background,
     match_composite,
-    p3m_fg_bg_jobs,
-    solve_fg_bg_folder,
 )
 
 

@@ -216,11 +216,16 @@ def test_rng_state_round_trip_and_step_seeds():
     assert 0 <= step_seed(3, 7, 1) < 2**63
 
 
-def test_precision_choice():
+def test_precision_choice(monkeypatch):
+    import lpmatte.training.processes as processes
+
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) is None
     assert resolve_precision("bf16", cpu) == torch.bfloat16
-    assert resolve_precision("auto", cpu) in (None, torch.bfloat16)
+    monkeypatch.setattr(processes, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(processes, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", cpu) is None
     with pytest.raises(LpmatteError, match="fp16 training needs a CUDA GPU"):
         resolve_precision("fp16", cpu)
 
@@ -271,3 +276,27 @@ def test_init_from_another_variant_takes_the_tensors_that_fit(tmp_path, folder, 
 def test_backbone_weights_need_the_efficientnet_variant(tmp_path, folder):
     with pytest.raises(LpmatteError, match="needs an EfficientNet-Lite model"):
         Trainer(tiny_config(tmp_path / "run", folder, backbone_weights="imagenet"))
+
+
+def test_training_forward_refines_the_ground_truths_unknown_cells_too():
+    """The paper's rule: the refiner trains on predicted OR true unknown cells, so it sees
+    boundary regions even while the low-res network predicts none."""
+    from lpmatte.model.lowres_network import LowResOutput
+    from lpmatte.model.model import LightweightPortraitMatting
+    from lpmatte.model.registry import create_config
+    from lpmatte.training.forward import TrainingForward
+
+    torch.manual_seed(0)
+    model = LightweightPortraitMatting(create_config("lpm-s")).train()
+
+    def all_background(padded):  # a low-res network that predicts no unknown cell at all
+        h, w = padded.shape[-2] // 8, padded.shape[-1] // 8
+        trimap = torch.zeros(padded.shape[0], 3, h, w)
+        trimap[:, 0] = 10.0
+        return [LowResOutput(torch.zeros(padded.shape[0], 1, h, w), trimap)]
+
+    model.lowres_heads = all_background
+    gt_unknown = torch.zeros(2, 1, 6, 8, dtype=torch.bool)
+    gt_unknown[0, 0, 1, 2] = gt_unknown[1, 0, 4, 5] = gt_unknown[1, 0, 0, 7] = True
+    output = TrainingForward(model)(torch.rand(2, 3, 48, 64), gt_unknown)
+    assert sorted(map(tuple, output.regions.tolist())) == [(0, 1, 2), (1, 0, 7), (1, 4, 5)]

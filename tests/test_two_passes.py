@@ -126,3 +126,29 @@ def test_transition_cells_skip_near_opaque_and_near_clear_cells():
     assert cells.tolist() == [[False, True, False], [False, False, True]]
     assert transition_cells(alpha, margin=0.02)[0, 0].tolist() == [[True, True, False],
                                                                     [True, False, True]]
+
+
+def test_uncertainty_probs_rank_cells_by_closeness_to_one_half():
+    from lpmatte.inference.pipeline import uncertainty_probs
+
+    coarse = torch.tensor([0.5, 0.6, 0.9, 0.1, 1.0]).view(1, 1, 1, 5)
+    probs = uncertainty_probs(coarse)
+    assert torch.allclose(probs.sum(1), torch.ones(1, 1, 5))
+    unknown = probs[0, 1, 0].tolist()
+    assert unknown[0] > unknown[1] > unknown[2] > unknown[4] == 0
+    assert unknown[2] == pytest.approx(unknown[3])
+    assert probs[0, 2, 0, 2] > probs[0, 0, 0, 2]  # 0.9 leans foreground
+
+
+def test_region_cap_keeps_the_most_uncertain_second_pass_cells():
+    """With max_regions the second pass refines the transition cells nearest 0.5 first."""
+    backend = DiskBackend()
+    image = torch.rand(1, 3, 400, 300)
+    every = run_inference(backend, image, InferenceOptions(lowres_side=100))
+    capped = run_inference(DiskBackend(), image, InferenceOptions(lowres_side=100, max_regions=5))
+    assert len(capped.regions) == 5 < len(every.regions)
+    coarse = every.coarse_alpha[0, 0]
+    closeness = (coarse - 0.5).abs()
+    kept = closeness[capped.regions[:, 1], capped.regions[:, 2]]
+    others = closeness[every.regions[:, 1], every.regions[:, 2]]
+    assert kept.max() <= others.sort().values[4] + 1e-6

@@ -6,8 +6,8 @@
 """
 
 from lpmatte.model.registry import list_models
+from lpmatte.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["load", "list_models", "Matter", "__version__"]
 
 

@@ -10,8 +10,8 @@ import argparse
 import importlib
 import sys
 
-from lpmatte import __version__
 from lpmatte.errors import LpmatteError
+from lpmatte.version import __version__
 
 SUBCOMMANDS = ("matte", "video", "evaluate", "benchmark", "train", "data", "profile", "export")
 

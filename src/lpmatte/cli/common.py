@@ -87,9 +87,9 @@ def parse_switch(text: str):
 def load_matter(args):
     """Load the model named by --model/--device/--backend; its warning (untrained, early
     checkpoint) goes to stderr."""
-    import lpmatte
+    from lpmatte.api import load
 
-    matter = lpmatte.load(args.model, device=args.device, backend=args.backend,
+    matter = load(args.model, device=args.device, backend=args.backend,
                           lowres_side=args.lowres_side, flip_tta=args.flip_tta,
                           max_regions=args.max_regions)
     if matter.warning:

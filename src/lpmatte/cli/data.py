@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lpmatte.cli.common import add_command
+from lpmatte.cli.common import add_command, add_quiet_argument
 from lpmatte.errors import LpmatteError
 
 EXAMPLES = """\
@@ -52,6 +52,7 @@ def register(subparsers) -> None:
 
 def _add_common(parser, default_format: str) -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    add_quiet_argument(parser)
     parser.add_argument("--format", choices=("png", "jpg"), default=default_format,
                         help=f"file format of fg/ and bg/ (default {default_format})")
 
@@ -69,9 +70,10 @@ def _report(done: int, errors: list[str]) -> int:
 
 
 def run_solve_fg_bg(args) -> int:
-    from lpmatte.media.foreground import solve_fg_bg_folder
+    from lpmatte.data.fg_bg import solve_fg_bg_folder
 
-    return _report(*solve_fg_bg_folder(args.root, args.workers, args.format))
+    return _report(*solve_fg_bg_folder(args.root, args.workers, args.format,
+                                       progress=not args.quiet))
 
 
 def run_soft_alpha(args) -> int:
@@ -82,7 +84,8 @@ def run_soft_alpha(args) -> int:
         raise LpmatteError("--band must be > 0 and at most --hair-band")
     config = BandConfig(band_fraction=args.band, hair_fraction=hair_band)
     status = _report(*convert_folder(args.images, args.masks, args.out, args.workers, config,
-                                     args.max_side, args.limit, args.format))
+                                     args.max_side, args.limit, args.format,
+                                     progress=not args.quiet))
     if args.contact_sheet:
         shown = write_contact_sheet(args.out, args.contact_sheet, args.sheet_count)
         print(f"contact sheet of {shown} images: {args.contact_sheet}")

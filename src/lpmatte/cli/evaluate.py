@@ -6,11 +6,11 @@ import json
 import sys
 from datetime import datetime, timezone
 
-from lpmatte import __version__
-from lpmatte.cli.common import add_command
+from lpmatte.cli.common import add_command, add_quiet_argument
 from lpmatte.data.datasets.files import describe_missing
 from lpmatte.evaluation.folders import evaluate_folders, format_table, write_csv
 from lpmatte.metrics import PROTOCOLS
+from lpmatte.version import __version__
 
 DESCRIPTION = """\
 Pairs files by stem (png or jpg, 8 or 16 bit; RGBA -> alpha channel) and prints per-image
@@ -34,13 +34,14 @@ def register(subparsers) -> None:
     parser.add_argument("--allow-missing", action="store_true",
                         help="evaluate the available predictions when some are missing "
                              "(they are still listed and counted)")
+    add_quiet_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     result = evaluate_folders(args.pred, args.gt, args.trimap, args.protocol,
                               allow_missing=args.allow_missing,
-                              progress=not args.json and sys.stderr.isatty())
+                              progress=not (args.json or args.quiet) and sys.stderr.isatty())
     if result.missing:
         print(f"lpmatte: warning: {args.pred}: no prediction for "
               f"{describe_missing(result.missing)} of "

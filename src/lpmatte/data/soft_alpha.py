@@ -204,7 +204,8 @@ def output_paths(out: Path, stem: str, suffix: str = "png") -> dict[str, Path]:
 def convert_pair(image_path: Path, mask_path: Path, out: Path, config: BandConfig = BandConfig(),
                  max_side: int | None = None, suffix: str = "png") -> None:
     """One image + binary mask -> soft alpha, foreground and background colours on disk."""
-    from lpmatte.media.foreground import estimate_foreground_background, save_rgb
+    from lpmatte.data.fg_bg import save_rgb
+    from lpmatte.media.foreground import estimate_foreground_background
     from lpmatte.media.image_io import load_alpha, load_rgb, save_png, to_uint8
 
     image = load_rgb(image_path)
@@ -235,12 +236,12 @@ def write_source(out: Path, images: Path, masks: Path, config: BandConfig,
 def convert_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str | os.PathLike,
                    workers: int = 1, config: BandConfig = BandConfig(),
                    max_side: int | None = None, limit: int | None = None,
-                   suffix: str = "png") -> tuple[int, list[str]]:
+                   suffix: str = "png", progress: bool = True) -> tuple[int, list[str]]:
     """Convert every image with a mask whose outputs are not all there yet (resumable).
 
     Returns (jobs attempted, error messages of the failed ones).
     """
-    from lpmatte.media.foreground import run_in_processes
+    from lpmatte.data.fg_bg import run_in_processes
 
     out = Path(out)
     pairs = pair_images_masks(images, masks)[:limit]
@@ -249,7 +250,7 @@ def convert_folder(images: str | os.PathLike, masks: str | os.PathLike, out: str
     write_source(out, Path(images), Path(masks), config, max_side)
     jobs = [(image, mask, out, config, max_side, suffix) for image, mask in pairs
             if not all(path.exists() for path in output_paths(out, image.stem, suffix).values())]
-    return len(jobs), run_in_processes(convert_pair, jobs, workers, "soft alpha")
+    return len(jobs), run_in_processes(convert_pair, jobs, workers, "soft alpha", progress)
 
 
 def _tile(array: np.ndarray, height: int) -> np.ndarray:

@@ -165,10 +165,10 @@ def score_sample(matter, sample, area, protocol: str, pred_dir: Path, flops: boo
 
 def csv_header(result: BenchmarkResult, model: str, data, area, flops: bool, matter) -> dict:
     """What the CSV's comment lines record about the run."""
-    import lpmatte
+    from lpmatte.version import __version__
 
     return {
-        "lpmatte benchmark": lpmatte.__version__, "model": result.model,
+        "lpmatte benchmark": __version__, "model": result.model,
         "model source": str(model if isinstance(model, (str, Path)) else matter.name),
         "dataset": f"{data.description}", "protocol": result.protocol,
         "resize": resize_policy(area), "predictions": f"8-bit PNG in {result.pred_dir}",

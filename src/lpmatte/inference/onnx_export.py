@@ -23,7 +23,6 @@ import inspect
 import io
 import json
 import logging
-import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from lpmatte.inference.options import InferenceOptions
 from lpmatte.media.image_io import atomic_write
 from lpmatte.model.config import ModelConfig
 from lpmatte.model.weights import config_from_dict, config_to_dict
+from lpmatte.paths import cache_dir
 
 OPSET = 17
 FORMAT_VERSION = "1"  # bump when the graphs' inputs or outputs change
@@ -285,11 +285,6 @@ def export_onnx(model, path: str | Path, sample_size=(256, 192), int8: bool = Fa
 
 
 # -- on-the-fly export for ``lpmatte.load(name, backend="onnx")`` -----------------------------
-
-
-def cache_dir() -> Path:
-    """``$LPMATTE_CACHE`` or ``~/.cache/lpmatte``."""
-    return Path(os.environ.get("LPMATTE_CACHE", Path.home() / ".cache" / "lpmatte"))
 
 
 def traced_sources(model) -> list[Path]:

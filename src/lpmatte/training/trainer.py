@@ -376,7 +376,7 @@ class Trainer:
 
     def state_dict(self) -> dict:
         """Everything a resume needs, in types ``torch.load(weights_only=True)`` accepts."""
-        from lpmatte import __version__
+        from lpmatte.version import __version__
 
         metadata = {"untrained": "false", "step": str(self.step),
                     "model_version": self.model.config.name, "lpmatte_version": __version__,

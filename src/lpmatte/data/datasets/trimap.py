@@ -3,7 +3,7 @@
 PPM-100 and PhotoMatte85 come without trimaps. Following the reference implementation,
 ``unknown = dilate(alpha > 0) - erode(alpha == 255)`` with a 30 px elliptic kernel, saved
 0/128/255. Generated trimaps go to a cache folder, never into the dataset root (which may
-be read-only or shared): ``$LPMATTE_CACHE_DIR``, else ``$XDG_CACHE_HOME/lpmatte``, else
+be read-only or shared): ``$LPMATTE_CACHE``, else ``$XDG_CACHE_HOME/lpmatte``, else
 ``~/.cache/lpmatte``, under ``trimaps/<dataset>-<hash of its root>-k<kernel>/``. Pass
 ``trimap_cache=root / "trimap"`` to a dataset to write them next to the data instead.
 """
@@ -11,7 +11,6 @@ be read-only or shared): ``$LPMATTE_CACHE_DIR``, else ``$XDG_CACHE_HOME/lpmatte`
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import cv2
@@ -21,6 +20,7 @@ from lpmatte.errors import LpmatteError
 from lpmatte.media.image_io import load_alpha, save_png
 from lpmatte.metrics.protocols import TRIMAP_VALUES
 from lpmatte.metrics.quantize import to_8bit
+from lpmatte.paths import cache_dir
 
 EVAL_KERNEL = 30
 
@@ -52,14 +52,6 @@ def load_trimap(path: str | Path) -> np.ndarray:
     return trimap
 
 
-def default_cache_dir() -> Path:
-    """``$LPMATTE_CACHE_DIR``, else ``$XDG_CACHE_HOME/lpmatte``, else ``~/.cache/lpmatte``."""
-    if os.environ.get("LPMATTE_CACHE_DIR"):
-        return Path(os.environ["LPMATTE_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lpmatte"
-
-
 class TrimapCache:
     """Generated trimaps of one dataset, as ``<folder>/<name>.png``.
 
@@ -77,7 +69,7 @@ class TrimapCache:
         """The cache of dataset ``kind`` at ``root``: ``folder`` if given, else the default."""
         if folder is None:
             digest = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:12]
-            folder = default_cache_dir() / "trimaps" / f"{kind}-{digest}-k{kernel_size}"
+            folder = cache_dir() / "trimaps" / f"{kind}-{digest}-k{kernel_size}"
         return cls(folder, kernel_size)
 
     def get(self, name: str, alpha: np.ndarray, alpha_path: Path | None = None) -> np.ndarray:
@@ -94,5 +86,5 @@ class TrimapCache:
             save_png(path, trimap)
         except OSError as error:
             raise LpmatteError(f"{self.folder}: cannot write the trimap cache ({error}); "
-                               "set LPMATTE_CACHE_DIR to a writable folder") from None
+                               "set LPMATTE_CACHE to a writable folder") from None
         return trimap
