@@ -13,7 +13,8 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from lpmatte.inference.backends import check_export  # noqa: E402
-from lpmatte.inference.onnx_export import export_refiner, read_onnx  # noqa: E402
+from lpmatte.inference.onnx.export import export_refiner  # noqa: E402
+from lpmatte.inference.onnx.graphs import read_onnx  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def run(args) -> int:
     from lpmatte.errors import LpmatteError
     from lpmatte.evaluation.profiler import parse_size
     from lpmatte.inference.backends import check_export
-    from lpmatte.inference.onnx_export import export_onnx
+    from lpmatte.inference.onnx.export import export_onnx
 
     if not args.output.endswith(".onnx"):
         raise LpmatteError(f"{args.output}: the output file must end in .onnx")

@@ -109,7 +109,7 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """onnxruntime sessions over the two graphs of :mod:`lpmatte.inference.onnx_export`."""
+    """onnxruntime sessions over the two graphs of :mod:`lpmatte.inference.onnx`."""
 
     def __init__(self, graphs, device: torch.device, config=None):
         self.config, self.device = config or graphs.config, device
@@ -158,7 +158,9 @@ def _session(graph, device: torch.device):
 def _onnx_backend(name: str, device: torch.device, model, path) -> OnnxBackend:
     if not has_onnxruntime():
         raise LpmatteError(f"--backend {name} needs onnxruntime: pip install 'lpmatte[export]'")
-    from lpmatte.inference.onnx_export import cached_graphs, quantize_int8, read_onnx
+    from lpmatte.inference.onnx.cache import cached_graphs
+    from lpmatte.inference.onnx.graphs import read_onnx
+    from lpmatte.inference.onnx.quantize import quantize_int8
 
     if path is None:
         precision = "int8" if name == "onnx-int8" else "fp32"
@@ -183,7 +185,7 @@ def create_backend(name: str, device: torch.device, model=None, onnx_path=None):
 def check_export(model, graphs, size: tuple[int, int] = (256, 192)) -> float:
     """Largest |difference| between onnxruntime and PyTorch outputs (low-res logits on a
     seeded random image of ``size`` (H, W), and refined patches of sample regions)."""
-    from lpmatte.inference.onnx_export import cpu_fp32_copy, sample_regions
+    from lpmatte.inference.onnx.export import cpu_fp32_copy, sample_regions
     from lpmatte.model.two_stage import pad_to_multiple
 
     cpu = torch.device("cpu")

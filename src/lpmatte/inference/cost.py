@@ -98,7 +98,7 @@ def flops_by_regions(config, size: tuple[int, int], lowres_runs: int = 1):
     ``config`` (an ONNX export, say): the low-res network's FLOPs depend only on the padded
     ``size`` (times ``lowres_runs``: 2 with mirror averaging), the refiner's are the same for
     every region."""
-    from lpmatte.inference.onnx_export import sample_regions
+    from lpmatte.inference.onnx.export import sample_regions
     from lpmatte.model.two_stage import pad_to_multiple
 
     model = LightweightPortraitMatting(config).eval()
