@@ -8,7 +8,7 @@
 from lpmatte.model.registry import list_models
 from lpmatte.version import __version__
 
-__all__ = ["load", "list_models", "Matter", "__version__"]
+__all__ = ["load", "list_models", "Matter", "InferenceOptions", "__version__"]
 
 
 def load(name_or_path: str = "default", device: str = "auto", **kwargs):
@@ -26,4 +26,8 @@ def __getattr__(name):
         from lpmatte.api import Matter
 
         return Matter
+    if name == "InferenceOptions":
+        from lpmatte.inference.options import InferenceOptions
+
+        return InferenceOptions
     raise AttributeError(name)
