@@ -39,7 +39,7 @@ def make_layout(root: Path, image_dir: str, alpha_dir: str, count: int, trimap_d
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LPMATTE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LPMATTE_CACHE", str(tmp_path / "cache"))
 
 
 def run(capsys, *args) -> str:
@@ -134,3 +134,19 @@ def test_helpers():
     assert "full resolution" in resize_policy(None)
     assert isinstance(git_commit(), str) and git_commit()
     assert default_out_dir("lpm-s") == Path("benchmark") / "lpm-s"
+
+
+def test_an_onnx_export_benchmarks_without_flops(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    exported = tmp_path / "lpm-s.onnx"
+    assert main(["export", "onnx", "--model", "lpm-s", "--size", "96x128", "-o",
+                 str(exported)]) == 0
+    make_layout(tmp_path / "data", "images", "alpha", 2)
+    out = tmp_path / "out"
+    assert main(["benchmark", "--model", str(exported), "--backend", "onnx", "--dataset",
+                 "folder", "--root", str(tmp_path / "data"), "--out", str(out),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "not counted" in printed and "params: n/a" in printed
+    header, rows = read_csv(out / "folder-p3m.csv")
+    assert header["params"].startswith("n/a") and list(rows) == ["img0", "img1", "mean"]
