@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-UNKNOWN = 1
+from lpmatte.model.region_selection import UNKNOWN
+
 CHARBONNIER_EPS = 1e-3
 
 
