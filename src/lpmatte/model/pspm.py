@@ -1,0 +1,173 @@
+"""Parameter-sharing portrait matting, PSPM (thesis seed 002, ch. 6): one shared encoder, a
+segmentation decoder (trimap) and an IndexNet-style matting decoder.
+
+Encoder: the thesis uses an ImageNet MobileNetV2 at output stride 16 (Sec. 6.3.2). No such
+weights can be had here, so the encoder is the project's ImageNet EfficientNet-Lite0 (an
+inverted-residual network of the same family), its last stride-2 stage dilated to keep
+output stride 16: maps X2, X4, X8, X16 of 16, 24, 40, 320 channels. Load its weights
+with ``load_pretrained(model.encoder, packaged_pretrained_path())``.
+
+Indices: the thesis' IndexNet swaps the encoder's stride-2 convolutions for stride 1 plus
+indexed pooling (Sec. 3.6.1.1). That would run the pretrained stages at 4x their trained
+resolution, so here the encoder keeps its strides, and each x2 step of the matting
+decoder unpools with indices that an index block (ch. 3) predicts from the encoder map
+at the step's target resolution (X8, X4, X2, then the image), as IndexNet's decoder
+indices do; only unpooling is index-guided, pooling stays the encoder's own. With
+``upsampling="a2u"`` the same steps use affinity-aware upsampling (ch. 4) guided by the
+same maps.
+
+SegDecoder (all variants): DeepLabV3+-style, a light ASPP (1x1 and image-pooling branches)
+on X16, x4 to 1/4, concatenated with projected X4, a separable conv, 3 trimap logits at 1/4
+(classes 0 bg, 1 unknown, 2 fg), bilinearly x4 for ``trimap_logits``.
+The prior M = F_p + U_p / 2 (Eq. 6.1) comes from the 1/4 logits.
+
+Variants (Sec. 6.3.2, Table 6.4):
+- B3 late interaction: the matting decoder sees X16 only; the trimap enters the loss only.
+- B4 feature fusion: M at 1/4 is convolved down to 1/16 and concatenated with X16.
+- B5 attention-guided (default): X16, X8, X4 fused layer by layer to 1/4 (the matting
+  decoder's first two steps move into the fusion), then the fused map is gated by an
+  attention map computed from the trimap probabilities and concatenated with M at 1/4 -
+  the prior enters without downsampling. The thesis' Fig. 6.5 is not in the text; the
+  gating is this implementation's reading of "attention-guided".
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lpmatte.model.a2u import AffinityAwareUpsampling
+from lpmatte.model.backbones.efficientnet_lite import EfficientNetLite, conv_bn, separable_conv_bn
+from lpmatte.model.config import EfficientNetLiteConfig, PSPMConfig
+from lpmatte.model.indexnet import IndexUpsampling
+from lpmatte.model.lowres_network import IMAGENET_MEAN, IMAGENET_STD
+from lpmatte.model.whole_image import WholeImageModel, WholeImageOutput
+
+ENCODER_CHANNELS = {2: 16, 4: 24, 8: 40, 16: 320}  # Lite0 stage ends used (stride: channels)
+MATTING_CHANNELS = {16: 96, 8: 64, 4: 48, 2: 32, 1: 16}  # decoder width at each stride
+ASPP_CHANNELS, LOW_LEVEL_CHANNELS, SEG_CHANNELS, PRIOR_CHANNELS = 128, 32, 64, 16
+VARIANTS = ("b3", "b4", "b5")
+
+
+def trimap_prior(trimap_logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 6.1: ``M = F_p + U_p / 2`` from (B, 3, h, w) logits (0 bg, 1 unknown, 2 fg)."""
+    p = trimap_logits.softmax(1)
+    return p[:, 2:3] + 0.5 * p[:, 1:2]
+
+
+def upsample_like(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class SegDecoder(nn.Module):
+    """DeepLabV3+-style decoder: (X4, X16) -> (features (B, S, H/4, W/4), logits (B, 3, ..))."""
+
+    def __init__(self, width: float):
+        super().__init__()
+        aspp, low, seg = (max(1, round(c * width)) for c in
+                          (ASPP_CHANNELS, LOW_LEVEL_CHANNELS, SEG_CHANNELS))
+        self.aspp_conv = conv_bn(ENCODER_CHANNELS[16], aspp)
+        self.aspp_pool = conv_bn(ENCODER_CHANNELS[16], aspp)
+        self.aspp_project = conv_bn(2 * aspp, aspp)
+        self.low_level = conv_bn(ENCODER_CHANNELS[4], low)
+        self.fuse = separable_conv_bn(aspp + low, seg, 3)
+        self.head = nn.Conv2d(seg, 3, 1)
+
+    def forward(self, x4: torch.Tensor, x16: torch.Tensor) -> torch.Tensor:
+        pooled = self.aspp_pool(x16.mean((2, 3), keepdim=True)).expand(-1, -1, *x16.shape[-2:])
+        context = self.aspp_project(torch.cat([self.aspp_conv(x16), pooled], 1))
+        return self.head(self.fuse(torch.cat([upsample_like(context, x4), self.low_level(x4)], 1)))
+
+
+class MattingStep(nn.Module):
+    """One x2 step of the matting decoder: learned upsampling guided by the encoder map at
+    the target resolution, concatenation of that map, a 5x5 separable conv (5x5 so the
+    conv covers each unpooled 2x2 region, Sec. 6.3.2)."""
+
+    def __init__(self, in_channels: int, out_channels: int, guide_channels: int,
+                 config: PSPMConfig):
+        super().__init__()
+        if config.upsampling == "a2u":
+            self.up = AffinityAwareUpsampling(guide_channels)
+        elif config.upsampling == "indexnet":
+            self.up = IndexUpsampling(guide_channels, in_channels, config.index_block)
+        else:
+            raise ValueError(f"unknown upsampling '{config.upsampling}'")
+        self.conv = separable_conv_bn(in_channels + guide_channels, out_channels, 5)
+
+    def forward(self, x: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([self.up(x, guide), guide], 1))
+
+
+class FusionStep(nn.Module):
+    """B5's layer-by-layer fusion: bilinear x2, concatenate the skip, separable 3x3 conv."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = separable_conv_bn(in_channels + skip_channels, out_channels, 3)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([upsample_like(x, skip), skip], 1))
+
+
+class PSPM(WholeImageModel):
+    """Image (B, 3, H, W) in [0, 1] -> :class:`WholeImageOutput` with trimap logits."""
+
+    input_multiple = 16
+
+    def __init__(self, config: PSPMConfig | None = None):
+        super().__init__()
+        config = config or PSPMConfig()
+        if config.variant not in VARIANTS:
+            raise ValueError(f"unknown PSPM variant '{config.variant}' (known: {VARIANTS})")
+        self.config = config
+        m = {s: max(1, round(c * config.width)) for s, c in MATTING_CHANNELS.items()}
+        e = ENCODER_CHANNELS
+        self.encoder = EfficientNetLite(EfficientNetLiteConfig(extra_channels=(),
+                                                               output_stride=16))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
+        self.seg_decoder = SegDecoder(config.width)
+        prior = PRIOR_CHANNELS if config.variant == "b4" else 0
+        self.prior = (nn.Sequential(conv_bn(1, prior, 3, 2), conv_bn(prior, prior, 3, 2))
+                      if prior else None)
+        self.entry = conv_bn(e[16] + prior, m[16])
+        if config.variant == "b5":
+            self.fusion = nn.ModuleList([FusionStep(m[16], e[8], m[8]),
+                                         FusionStep(m[8], e[4], m[4])])
+            self.attention = nn.Sequential(nn.Conv2d(3, m[4], 3, padding=1), nn.Sigmoid())
+            steps = [(m[4] + 1, m[2], e[2]), (m[2], m[1], 3)]
+        else:
+            steps = [(m[16], m[8], e[8]), (m[8], m[4], e[4]), (m[4], m[2], e[2]),
+                     (m[2], m[1], 3)]
+        self.mat_decoder = nn.ModuleList([MattingStep(i, o, g, config) for i, o, g in steps])
+        self.alpha_head = nn.Conv2d(m[1], 1, 3, padding=1)
+
+    def predict(self, image: torch.Tensor) -> WholeImageOutput:
+        features = self.encoder.pyramid(image, normalization=(self.mean, self.std))
+        x2, x4, x8, _, x16 = features
+        trimap4 = self.seg_decoder(x4, x16)
+        alpha_logits = self.matte(image, (x2, x4, x8, x16), trimap4)
+        trimap = F.interpolate(trimap4, scale_factor=4, mode="bilinear", align_corners=False)
+        return WholeImageOutput(alpha_logits.sigmoid(), trimap,
+                                {"alpha_logits": alpha_logits, "trimap_logits_4": trimap4})
+
+    def matte(self, image: torch.Tensor, features: tuple[torch.Tensor, ...],
+              trimap4: torch.Tensor) -> torch.Tensor:
+        """Alpha logits (B, 1, H, W) from the encoder maps (X2, X4, X8, X16) and the 1/4
+        trimap logits; B3 ignores the trimap (it only guides B3's loss)."""
+        x2, x4, x8, x16 = features
+        guides = [x8, x4, x2, image]
+        if self.config.variant == "b4":
+            x16 = torch.cat([x16, self.prior(trimap_prior(trimap4))], 1)
+        x = self.entry(x16)
+        if self.config.variant == "b5":
+            x = self.fusion[1](self.fusion[0](x, x8), x4)
+            x = torch.cat([x * self.attention(trimap4.softmax(1)), trimap_prior(trimap4)], 1)
+            guides = guides[2:]
+        for step, guide in zip(self.mat_decoder, guides):
+            x = step(x, guide)
+        return self.alpha_head(x)
