@@ -1,9 +1,12 @@
-"""MMNet (seed 004): shapes at odd sizes, the paper's parameter counts, the ablations."""
+"""MMNet (seed 004): shapes at odd sizes, the paper's parameter counts, the ablations, and
+its gradient-error metric (Eq. 11)."""
 
+import numpy as np
 import pytest
 import torch
 
 from lpmatte.errors import LpmatteError
+from lpmatte.metrics import grad_error_mmnet
 from lpmatte.model.config import MMNetConfig
 from lpmatte.model.factory import build_model
 from lpmatte.model.mmnet import MMNet
@@ -87,3 +90,26 @@ def test_refiner_options_are_refused_with_one_line():
 def test_flops_count_a_multiply_add_as_two():
     conv = torch.nn.Conv2d(3, 4, 1, bias=False)
     assert count_flops(conv, 16, 32) == 2 * 3 * 4 * 16 * 32
+
+
+def hand_gradient_of_column_ramp(values: np.ndarray, sigma: float = 1.4) -> np.ndarray:
+    """x-gradient of an image whose every row is ``values``: the 1-D Gaussian derivative
+    (half-size 4 for sigma 1.4, L2-normalised) along x with replicated ends, times the
+    sum of the L2-normalised Gaussian along y (which sees a constant column)."""
+    u = np.arange(-4, 5)
+    gauss = np.exp(-u**2 / (2 * sigma**2))
+    derivative = -u * gauss
+    gauss, derivative = gauss / np.linalg.norm(gauss), derivative / np.linalg.norm(derivative)
+    last = len(values) - 1
+    return np.array([sum(derivative[k] * values[min(max(x - u[k], 0), last)]
+                         for k in range(len(u))) for x in range(len(values))]) * gauss.sum()
+
+
+def test_mmnet_gradient_error_of_a_ramp_is_the_hand_computed_mean():
+    ramp = 0.03 * np.arange(21)
+    pred, gt = np.tile(ramp, (12, 1)), np.zeros((12, 21))
+    expected = np.abs(hand_gradient_of_column_ramp(ramp)).mean()
+    assert grad_error_mmnet(pred, gt) == pytest.approx(expected, rel=1e-9)
+    # vectors, not magnitudes: the mirrored ramp has the same |grad| but the opposite sign
+    assert grad_error_mmnet(pred, pred[:, ::-1]) == pytest.approx(2 * expected, rel=1e-9)
+    assert grad_error_mmnet(pred, pred + 0.1) == pytest.approx(0.0, abs=1e-12)
