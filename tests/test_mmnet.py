@@ -82,6 +82,13 @@ def test_registered_names_build_train_and_round_trip(name, tmp_path):
         build_model(checkpoint.config).load_state_dict(checkpoint.state_dict)
 
 
+def test_files_without_a_kind_stay_the_two_stage_model():
+    data = config_to_dict(create_config("lpm-s"))
+    assert "kind" not in data  # as every file written before the zoo
+    assert config_from_dict(data) == create_config("lpm-s")
+    assert config_to_dict(create_config("mmnet"))["kind"] == "whole-image"
+
+
 def test_refiner_options_are_refused_with_one_line():
     with pytest.raises(LpmatteError, match="whole-image model without a refiner"):
         create_config("mmnet", num_neighbors=4)

@@ -68,7 +68,8 @@ class SegDecoder(nn.Module):
         aspp, low, seg = (max(1, round(c * width)) for c in
                           (ASPP_CHANNELS, LOW_LEVEL_CHANNELS, SEG_CHANNELS))
         self.aspp_conv = conv_bn(ENCODER_CHANNELS[16], aspp)
-        self.aspp_pool = conv_bn(ENCODER_CHANNELS[16], aspp)
+        # no BatchNorm on the pooled branch: one value per channel cannot be normalised
+        self.aspp_pool = nn.Sequential(nn.Conv2d(ENCODER_CHANNELS[16], aspp, 1), nn.ReLU6())
         self.aspp_project = conv_bn(2 * aspp, aspp)
         self.low_level = conv_bn(ENCODER_CHANNELS[4], low)
         self.fuse = separable_conv_bn(aspp + low, seg, 3)
