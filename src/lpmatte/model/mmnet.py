@@ -20,6 +20,7 @@ Choices the paper leaves open, made here:
   order); decoders #1 and #2 concatenate their refined skip (encoders #5 and #1).
 - The auxiliary output on encoder #10 (for L_aux) is a 1x1 conv to 2 classes.
 - Two-class softmax outputs are returned as one logit ``fg - bg`` (same probabilities).
+- The [0, 1] image enters as ``2 x - 1`` (zero-centred, as MobileNet-style inputs).
 """
 
 from __future__ import annotations
