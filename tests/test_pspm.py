@@ -98,3 +98,25 @@ def test_imagenet_weights_fill_the_dilated_encoder():
 
     model = PSPM(PSPMConfig(**SMALL))
     assert load_pretrained(model.encoder, packaged_pretrained_path()) > 0
+
+
+def test_index_pooling_pools_the_encoder_and_feeds_the_decoder_its_indices():
+    model = PSPM(PSPMConfig(encoder_pooling="index", variant="b3", **SMALL)).eval()
+    for pool in model.index_pools:  # constant scores: every encoder index is 1/4
+        last = pool.columns[-1]
+        torch.nn.init.zeros_(last.weight)
+        torch.nn.init.zeros_(last.bias)
+    image = torch.rand(1, 3, 64, 32)
+    with torch.no_grad():
+        features, indices = model.encode(image)
+        averaged = model.encoder.pyramid(image, (model.mean, model.std),
+                                         lambda k, x: torch.nn.functional.avg_pool2d(x, 2))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(features, averaged))
+    assert [tuple(i.shape[1:]) for i in indices] == [(24, 32, 16), (40, 16, 8), (80, 8, 4)]
+    assert [step.up is None for step in model.mat_decoder] == [True, True, True, False]
+    assert model(image).alpha.shape == (1, 1, 64, 32)
+
+
+def test_index_pooling_needs_index_upsampling():
+    with pytest.raises(ValueError, match="not a PSPM"):
+        PSPM(PSPMConfig(encoder_pooling="index", upsampling="a2u"))

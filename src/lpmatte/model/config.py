@@ -29,6 +29,8 @@ class EfficientNetLiteConfig:
     extra_channels: tuple[int, ...] = (256, 256)  # stride-2 convs to reach 1/64 and 1/128
     family: str = "efficientnet-lite0"
     output_stride: int = 32  # 16: the last stride-2 stage dilates instead (DeepLab style)
+    # stride-2 blocks run at stride 1 and pyramid() pools after them (IndexNet, thesis 3.6.1.1)
+    external_downsampling: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,9 @@ class PSPMConfig:
     ``variant``: "b3" late interaction, "b4" feature fusion, "b5" attention-guided (Table
     6.4). ``upsampling``: the matting decoder's learned upsampling, "indexnet" (ch. 3) or
     "a2u" (ch. 4); ``index_block``: "m2o" (depthwise many-to-one, the thesis' choice for
-    PSPM) or "holistic". ``width`` multiplies the decoder channels (the encoder is fixed).
+    PSPM) or "holistic". ``encoder_pooling="index"`` (IndexNet only) runs the encoder's
+    stride-2 blocks at stride 1 and downsamples with index pooling, whose paired indices
+    the decoder unpools with. ``width`` multiplies the decoder channels.
     """
 
     name: str = "pspm"
@@ -106,6 +110,7 @@ class PSPMConfig:
     architecture: str = field(default="pspm", init=False)
     input_size: int = 512  # Table 6.4 times PSPM on 512 x 512 inputs (320 crops only train)
     variant: str = "b5"
+    encoder_pooling: str = "stride"  # "stride": Lite0's own; "index": paired index pooling
     upsampling: str = "indexnet"
     index_block: str = "m2o"
     width: float = 1.0

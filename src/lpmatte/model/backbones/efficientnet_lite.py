@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lpmatte.errors import LpmatteError
@@ -60,19 +61,37 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-def lite0_blocks(output_stride: int = 32) -> nn.ModuleList:
-    """Lite0's 16 blocks; a stage that would pass ``output_stride`` keeps the resolution and
-    dilates its depthwise convs instead (same weights, so ImageNet files still load)."""
-    blocks, channels, reached, dilation = [], STEM_CHANNELS, 2, 1
+def lite0_layout(output_stride: int = 32) -> list[tuple[int, int, int, int, int, int]]:
+    """(in, out, kernel, stride, expand, dilation) of Lite0's 16 blocks; a stage that would
+    pass ``output_stride`` keeps the resolution and dilates its depthwise convs instead
+    (same weights, so ImageNet files still load)."""
+    layout, channels, reached, dilation = [], STEM_CHANNELS, 2, 1
     for repeats, kernel, stride, expand, out in LITE0_STAGES:
         if stride == 2 and reached * 2 > output_stride:
             stride, dilation = 1, dilation * 2
         reached *= stride
         for i in range(repeats):
-            blocks.append(InvertedResidual(channels, out, kernel, stride if i == 0 else 1, expand,
-                                           dilation))
+            layout.append((channels, out, kernel, stride if i == 0 else 1, expand, dilation))
             channels = out
-    return nn.ModuleList(blocks)
+    return layout
+
+
+def lite0_blocks(output_stride: int = 32, external_downsampling: bool = False) -> nn.ModuleList:
+    """The blocks of :func:`lite0_layout`; with ``external_downsampling`` the stride-2 ones
+    run at stride 1 (the caller pools after them)."""
+    return nn.ModuleList(
+        InvertedResidual(i, o, k, 1 if external_downsampling else s, e, d)
+        for i, o, k, s, e, d in lite0_layout(output_stride))
+
+
+def downsampling_blocks(output_stride: int = 32) -> list[int]:
+    """Indices of the blocks that halve the resolution."""
+    return [i for i, spec in enumerate(lite0_layout(output_stride)) if spec[3] == 2]
+
+
+def max_pool(_: int, x: torch.Tensor) -> torch.Tensor:
+    """The default external downsampling: 2x2 max pooling (SegNet, DIM)."""
+    return F.max_pool2d(x, 2)
 
 
 def stage_ends() -> list[int]:
@@ -91,7 +110,9 @@ class EfficientNetLite(nn.Module):
         super().__init__()
         self.config = config
         self.stem = conv_bn(config.in_channels, STEM_CHANNELS, 3, 2)
-        self.blocks = lite0_blocks(config.output_stride)
+        self.blocks = lite0_blocks(config.output_stride, config.external_downsampling)
+        self.downsampling = (downsampling_blocks(config.output_stride)
+                             if config.external_downsampling else [])
         # the stride-16 map is the last 112-channel block's output; stride 32 the network's end
         self.stride16_block = sum(stage[0] for stage in LITE0_STAGES[:5]) - 1
         extra, widths = [], (LITE0_STAGES[-1][-1], *config.extra_channels)
@@ -100,9 +121,14 @@ class EfficientNetLite(nn.Module):
         self.extra = nn.ModuleList(extra)
         self.channels = [LITE0_STAGES[4][-1], *widths]
 
-    def pyramid(self, x: torch.Tensor, normalization=None) -> list[torch.Tensor]:
+    def pyramid(self, x: torch.Tensor, normalization=None,
+                downsample=max_pool) -> list[torch.Tensor]:
         """Image -> the ends of stages 1, 2, 3, 5 and 7: strides 2, 4, 8, 16 and
-        ``output_stride`` (16, 24, 40, 112, 320 channels); the extra convs are not run."""
+        ``output_stride`` (16, 24, 40, 112, 320 channels); the extra convs are not run.
+
+        downsample: with ``external_downsampling``, called as ``downsample(k, x)`` after the
+            k-th stride-2 block (k = 0, 1, ...) to halve x; 2x2 max pooling by default.
+        """
         if normalization is not None:
             mean, std = normalization
             x = (x - mean) / std
@@ -111,6 +137,8 @@ class EfficientNetLite(nn.Module):
         features = []
         for i, block in enumerate(self.blocks):
             x = block(x)
+            if i in self.downsampling:
+                x = downsample(self.downsampling.index(i), x)
             if i in wanted:
                 features.append(x)
         return features
