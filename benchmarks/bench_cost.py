@@ -41,7 +41,8 @@ def cost_row(name: str, size: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list_models())
+    two_stage = [name for name in list_models() if create_config(name).kind == "two-stage"]
+    parser.add_argument("--models", nargs="+", default=two_stage)  # zoo: bench_zoo_cost.py
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()

@@ -1,7 +1,8 @@
-"""Named model variants: small factories over :class:`~lpmatte.model.config.ModelConfig`.
+"""Named model variants: small factories over the config dataclasses.
 
 ``create_config("lpm", num_neighbors=16)`` overrides refiner fields by keyword, so the
-ablations of the paper's Table 5 (search range s, neighbours k) need no new names.
+ablations of the paper's Table 5 (search range s, neighbours k) need no new names. The
+whole-image models of the zoo (MMNet, PSPM) have no refiner, hence no such overrides.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from lpmatte.errors import LpmatteError
 from lpmatte.model.config import (
     EfficientNetLiteConfig,
     LowResConfig,
+    MMNetConfig,
     ModelConfig,
+    PSPMConfig,
     RefinerConfig,
     SwinConfig,
 )
 
-_REGISTRY: dict[str, Callable[[], ModelConfig]] = {}
+AnyConfig = ModelConfig | MMNetConfig | PSPMConfig
+_REGISTRY: dict[str, Callable[[], AnyConfig]] = {}
 
 
 def register(name: str):
-    def wrap(factory: Callable[[], ModelConfig]):
+    def wrap(factory: Callable[[], AnyConfig]):
         _REGISTRY[name] = factory
         return factory
 
@@ -34,11 +38,14 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_config(name: str, **refiner_overrides) -> ModelConfig:
+def create_config(name: str, **refiner_overrides) -> AnyConfig:
     """The config of variant ``name`` with refiner fields replaced by ``refiner_overrides``."""
     if name not in _REGISTRY:
         raise LpmatteError(f"unknown model '{name}' (known: {', '.join(list_models())})")
     config = _REGISTRY[name]()
+    if refiner_overrides and not isinstance(config, ModelConfig):
+        raise LpmatteError(f"'{name}' is a whole-image model without a refiner: refiner "
+                           f"option(s) {', '.join(sorted(refiner_overrides))} do not apply")
     if refiner_overrides:
         known = {f.name for f in fields(RefinerConfig)}
         unknown = set(refiner_overrides) - known
@@ -99,3 +106,58 @@ def _ablation(name: str, search_range: int, num_neighbors: int) -> None:
 for _name, _s, _k in (("lpm-s2k8", 2, 8), ("lpm-s3k8", 3, 8), ("lpm-s8k8", 8, 8),
                       ("lpm-s4k4", 4, 4), ("lpm-s4k16", 4, 16)):
     _ablation(_name, _s, _k)
+
+
+@register("mmnet")
+def mmnet() -> MMNetConfig:
+    """MMNet (seed 004) at width 1.0 on 256 x 256 inputs."""
+    return MMNetConfig(name="mmnet")
+
+
+@register("mmnet-0.5")
+def mmnet_half() -> MMNetConfig:
+    """MMNet at width 0.5 (Table 3's MMNet-0.50), 256 x 256 inputs."""
+    return MMNetConfig(name="mmnet-0.5", width=0.5)
+
+
+@register("mmnet-128")
+def mmnet_128() -> MMNetConfig:
+    """MMNet at width 1.0 on 128 x 128 inputs (Table 2's real-time MMNet-1.0*)."""
+    return MMNetConfig(name="mmnet-128", input_size=128)
+
+
+def _mmnet_ablation(name: str, switch: str, what: str) -> None:
+    def factory() -> MMNetConfig:
+        return MMNetConfig(name=name, **{switch: False})
+
+    factory.__doc__ = f"Table 4 ablation: MMNet-1.0 {what}."
+    register(name)(factory)
+
+
+for _name, _switch, _what in (("mmnet-nodilation", "dilation", "with every dilation rate 1"),
+                              ("mmnet-noenhance", "enhancement", "without enhancement blocks"),
+                              ("mmnet-norefine", "refinement", "without refinement blocks")):
+    _mmnet_ablation(_name, _switch, _what)
+
+
+_PSPM_VARIANTS = {"b3": "late interaction", "b4": "feature fusion", "b5": "attention-guided"}
+
+
+@register("pspm")
+def pspm() -> PSPMConfig:
+    """PSPM (thesis ch. 6), the attention-guided B5 with a many-to-one IndexNet decoder."""
+    return PSPMConfig(name="pspm", variant="b5")
+
+
+def _pspm_variant(variant: str) -> None:
+    name = f"pspm-{variant}"
+
+    def factory() -> PSPMConfig:
+        return PSPMConfig(name=name, variant=variant)
+
+    factory.__doc__ = f"Table 6.4's {variant.upper()}: {_PSPM_VARIANTS[variant]} PSPM."
+    register(name)(factory)
+
+
+for _variant in _PSPM_VARIANTS:
+    _pspm_variant(_variant)

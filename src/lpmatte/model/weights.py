@@ -19,26 +19,39 @@ import torch
 from lpmatte.errors import LpmatteError
 from lpmatte.media.image_io import atomic_write
 from lpmatte.model.config import (
+    WHOLE_IMAGE,
     EfficientNetLiteConfig,
     LowResConfig,
+    MMNetConfig,
     ModelConfig,
+    PSPMConfig,
     RefinerConfig,
     SwinConfig,
 )
 
+AnyConfig = ModelConfig | MMNetConfig | PSPMConfig
+WHOLE_IMAGE_CONFIGS = {"mmnet": MMNetConfig, "pspm": PSPMConfig}  # by ``architecture``
 
-def config_to_dict(config: ModelConfig) -> dict[str, Any]:
+
+def config_to_dict(config: AnyConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def config_from_dict(data: dict[str, Any]) -> ModelConfig:
-    """Inverse of :func:`config_to_dict` (lists become tuples again)."""
+def build(cls, values: dict[str, Any]):
+    """``cls`` from a plain dict: unknown keys and non-init fields dropped, lists -> tuples."""
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
+    return cls(**clean)
 
-    def build(cls, values: dict[str, Any]):
-        known = {f.name for f in dataclasses.fields(cls)}
-        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
-        return cls(**clean)
 
+def config_from_dict(data: dict[str, Any]) -> AnyConfig:
+    """Inverse of :func:`config_to_dict` (lists become tuples again). Files without a
+    ``kind`` key predate the zoo and are the two-stage model."""
+    if data.get("kind") == WHOLE_IMAGE:
+        architecture = data.get("architecture")
+        if architecture not in WHOLE_IMAGE_CONFIGS:
+            raise LpmatteError(f"unknown whole-image architecture '{architecture}'")
+        return build(WHOLE_IMAGE_CONFIGS[architecture], data)
     lowres = data.get("lowres", {})
     backbone = lowres.get("backbone", {})
     swin = backbone.get("family", "swin") == "swin"  # files older than the field are Swin
@@ -53,12 +66,12 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
 
 @dataclasses.dataclass
 class Checkpoint:
-    config: ModelConfig
+    config: AnyConfig
     state_dict: dict[str, torch.Tensor]
     metadata: dict[str, str]
 
 
-def save_safetensors(path: str | Path, model: torch.nn.Module, config: ModelConfig,
+def save_safetensors(path: str | Path, model: torch.nn.Module, config: AnyConfig,
                      half: bool = False, **metadata: str) -> None:
     """Write ``model``'s weights (fp16 if ``half``) with the config in the header, atomically."""
     from safetensors.torch import save_file

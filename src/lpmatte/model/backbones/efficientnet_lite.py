@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lpmatte.errors import LpmatteError
@@ -28,22 +29,30 @@ BN_EPS = 1e-3  # the TensorFlow value the pretrained statistics were gathered wi
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel: int = 1, stride: int = 1,
-            groups: int = 1, activation: bool = True) -> nn.Sequential:
-    layers = [nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups,
-                        bias=False), nn.BatchNorm2d(out_channels, eps=BN_EPS)]
+            groups: int = 1, activation: bool = True, dilation: int = 1) -> nn.Sequential:
+    layers = [nn.Conv2d(in_channels, out_channels, kernel, stride, dilation * (kernel // 2),
+                        dilation=dilation, groups=groups, bias=False),
+              nn.BatchNorm2d(out_channels, eps=BN_EPS)]
     if activation:
         layers.append(nn.ReLU6(inplace=True))
     return nn.Sequential(*layers)
 
 
+def separable_conv_bn(in_channels: int, out_channels: int, kernel: int = 3) -> nn.Sequential:
+    """Depthwise kxk then pointwise 1x1, each with BatchNorm and ReLU6."""
+    return nn.Sequential(conv_bn(in_channels, in_channels, kernel, groups=in_channels),
+                         conv_bn(in_channels, out_channels))
+
+
 class InvertedResidual(nn.Module):
     """MBConv without squeeze-excitation: 1x1 expand -> depthwise kxk -> 1x1 project."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int):
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int,
+                 dilation: int = 1):
         super().__init__()
         hidden = in_channels * expand
         self.expand = conv_bn(in_channels, hidden) if expand != 1 else nn.Identity()
-        self.depthwise = conv_bn(hidden, hidden, kernel, stride, groups=hidden)
+        self.depthwise = conv_bn(hidden, hidden, kernel, stride, groups=hidden, dilation=dilation)
         self.project = conv_bn(hidden, out_channels, activation=False)
         self.residual = stride == 1 and in_channels == out_channels
 
@@ -52,13 +61,46 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-def lite0_blocks() -> nn.ModuleList:
-    blocks, channels = [], STEM_CHANNELS
+def lite0_layout(output_stride: int = 32) -> list[tuple[int, int, int, int, int, int]]:
+    """(in, out, kernel, stride, expand, dilation) of Lite0's 16 blocks; a stage that would
+    pass ``output_stride`` keeps the resolution and dilates its depthwise convs instead
+    (same weights, so ImageNet files still load)."""
+    layout, channels, reached, dilation = [], STEM_CHANNELS, 2, 1
     for repeats, kernel, stride, expand, out in LITE0_STAGES:
+        if stride == 2 and reached * 2 > output_stride:
+            stride, dilation = 1, dilation * 2
+        reached *= stride
         for i in range(repeats):
-            blocks.append(InvertedResidual(channels, out, kernel, stride if i == 0 else 1, expand))
+            layout.append((channels, out, kernel, stride if i == 0 else 1, expand, dilation))
             channels = out
-    return nn.ModuleList(blocks)
+    return layout
+
+
+def lite0_blocks(output_stride: int = 32, external_downsampling: bool = False) -> nn.ModuleList:
+    """The blocks of :func:`lite0_layout`; with ``external_downsampling`` the stride-2 ones
+    run at stride 1 (the caller pools after them)."""
+    return nn.ModuleList(
+        InvertedResidual(i, o, k, 1 if external_downsampling else s, e, d)
+        for i, o, k, s, e, d in lite0_layout(output_stride))
+
+
+def downsampling_blocks(output_stride: int = 32) -> list[int]:
+    """Indices of the blocks that halve the resolution."""
+    return [i for i, spec in enumerate(lite0_layout(output_stride)) if spec[3] == 2]
+
+
+def max_pool(_: int, x: torch.Tensor) -> torch.Tensor:
+    """The default external downsampling: 2x2 max pooling (SegNet, DIM)."""
+    return F.max_pool2d(x, 2)
+
+
+def stage_ends() -> list[int]:
+    """Index of the last block of each of Lite0's seven stages."""
+    ends, total = [], 0
+    for stage in LITE0_STAGES:
+        total += stage[0]
+        ends.append(total - 1)
+    return ends
 
 
 class EfficientNetLite(nn.Module):
@@ -68,7 +110,9 @@ class EfficientNetLite(nn.Module):
         super().__init__()
         self.config = config
         self.stem = conv_bn(config.in_channels, STEM_CHANNELS, 3, 2)
-        self.blocks = lite0_blocks()
+        self.blocks = lite0_blocks(config.output_stride, config.external_downsampling)
+        self.downsampling = (downsampling_blocks(config.output_stride)
+                             if config.external_downsampling else [])
         # the stride-16 map is the last 112-channel block's output; stride 32 the network's end
         self.stride16_block = sum(stage[0] for stage in LITE0_STAGES[:5]) - 1
         extra, widths = [], (LITE0_STAGES[-1][-1], *config.extra_channels)
@@ -76,6 +120,28 @@ class EfficientNetLite(nn.Module):
             extra.append(conv_bn(widths[i], widths[i + 1], 3, 2))
         self.extra = nn.ModuleList(extra)
         self.channels = [LITE0_STAGES[4][-1], *widths]
+
+    def pyramid(self, x: torch.Tensor, normalization=None,
+                downsample=max_pool) -> list[torch.Tensor]:
+        """Image -> the ends of stages 1, 2, 3, 5 and 7: strides 2, 4, 8, 16 and
+        ``output_stride`` (16, 24, 40, 112, 320 channels); the extra convs are not run.
+
+        downsample: with ``external_downsampling``, called as ``downsample(k, x)`` after the
+            k-th stride-2 block (k = 0, 1, ...) to halve x; 2x2 max pooling by default.
+        """
+        if normalization is not None:
+            mean, std = normalization
+            x = (x - mean) / std
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
+        wanted = {stage_ends()[i] for i in (0, 1, 2, 4, 6)}
+        features = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.downsampling:
+                x = downsample(self.downsampling.index(i), x)
+            if i in wanted:
+                features.append(x)
+        return features
 
     def forward(self, x: torch.Tensor, normalization=None) -> list[torch.Tensor]:
         if normalization is not None:
