@@ -55,7 +55,8 @@ class Matter:
         self.caveat = caveat  # from the weights' metadata, e.g. "early training checkpoint"
         self.options = options
         if isinstance(backend, str):
-            backend = create_backend(backend, device, self.model)
+            kind = self.model.config.kind if self.model is not None else "two-stage"
+            backend = create_backend(resolve_backend(backend, device, kind), device, self.model)
         self.backend = backend
 
     @property
@@ -189,7 +190,7 @@ def _load(name_or_path, torch_device: torch.device, backend: str, refiner_option
     name = str(name_or_path)
     if Path(name).suffix == ".onnx":
         return _from_onnx(Path(name), torch_device, backend, refiner_options)
-    backend = resolve_backend(backend, torch_device)
+    resolve_backend(backend, torch_device)  # a bad name fails before any weights are read
     if name == "default":
         if DEFAULT_WEIGHTS.is_file():
             return _from_file(DEFAULT_WEIGHTS, torch_device, "default", refiner_options, backend)

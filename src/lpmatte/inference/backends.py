@@ -28,6 +28,7 @@ import torch
 
 from lpmatte.devices import cpu_has_native_bf16
 from lpmatte.errors import LpmatteError
+from lpmatte.model.config import WHOLE_IMAGE
 
 TORCH_BACKENDS = ("eager-fp32", "channels-last", "bf16", "fp16", "compile")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
@@ -42,19 +43,24 @@ def has_onnxruntime() -> bool:
     return True
 
 
-def resolve_backend(name: str, device: torch.device) -> str:
-    """``auto`` -> the fastest backend known to agree with eager fp32 on ``device``."""
+def resolve_backend(name: str, device: torch.device, kind: str = "two-stage") -> str:
+    """``auto`` -> the fastest backend known to agree with eager fp32 on ``device`` for a
+    model of ``kind`` (whole-image models, MMNet and PSPM, run in PyTorch only so far)."""
     if name not in BACKENDS:
         raise LpmatteError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
     if name == "fp16" and device.type != "cuda":
         raise LpmatteError("--backend fp16 needs a CUDA device (on CPU use bf16 or onnx-int8)")
+    whole_image = kind == WHOLE_IMAGE
+    if whole_image and name in ONNX_BACKENDS:
+        raise LpmatteError(f"--backend {name}: whole-image models (mmnet, pspm) run in "
+                           "PyTorch only for now (use auto, eager-fp32 or bf16)")
     if name != "auto":
         return name
     if os.environ.get("LPMATTE_BACKEND", "auto") != "auto":
-        return resolve_backend(os.environ["LPMATTE_BACKEND"], device)
+        return resolve_backend(os.environ["LPMATTE_BACKEND"], device, kind)
     if device.type == "cuda":
         return "fp16"
-    if has_onnxruntime():
+    if has_onnxruntime() and not whole_image:
         return "onnx-int8"
     return "bf16" if cpu_has_native_bf16() else "eager-fp32"
 
@@ -70,10 +76,12 @@ class TorchBackend:
         self.dtype = torch.float16 if half else torch.float32
         self.channels_last = name == "channels-last" or half
         self.model = self._prepare(model)
-        self._lowres = self.model.lowres
+        # a whole-image model (MMNet, PSPM) is its own "low-res network"
+        self.input_multiple = getattr(model, "input_multiple", None)
+        self._lowres = getattr(self.model, "lowres", self.model)
         if name == "compile":  # CUDA graphs on the GPU: the low-res network is launch-bound
             mode = "reduce-overhead" if cuda else None
-            self._lowres = torch.compile(self.model.lowres, dynamic=False, mode=mode)
+            self._lowres = torch.compile(self._lowres, dynamic=False, mode=mode)
 
     def _prepare(self, model):
         if self.dtype == torch.float32 and not self.channels_last:
@@ -97,6 +105,13 @@ class TorchBackend:
             main = self._lowres(self._input(padded))[-1]
         # clone: a compiled graph may reuse its output buffers on the next call
         return main.alpha_logits.float().clone(), main.trimap_logits.float().clone()
+
+    def whole_image(self, padded: torch.Tensor):
+        """A whole-image model's (alpha, trimap logits or None), float32."""
+        with self._autocast():
+            output = self._lowres(self._input(padded))
+        trimap = output.trimap_logits
+        return output.alpha.float().clone(), None if trimap is None else trimap.float().clone()
 
     def refine(self, crops, regions, neighbours, valid) -> torch.Tensor:
         with self._autocast():

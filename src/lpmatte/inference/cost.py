@@ -13,6 +13,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from lpmatte.inference.options import InferenceOptions
+from lpmatte.model.config import WHOLE_IMAGE
 from lpmatte.model.model import LightweightPortraitMatting
 
 
@@ -68,6 +69,14 @@ class _CountingBackend:
         self.flops["refiner"] += flops
         return result
 
+    def whole_image(self, padded):
+        result, flops = _count(self.inner.whole_image, padded)
+        self.flops["network"] = self.flops.get("network", 0) + flops
+        return result
+
+    def __getattr__(self, name: str):  # device, input_multiple, ...
+        return getattr(self.inner, name)
+
 
 @torch.inference_mode()
 def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
@@ -86,6 +95,9 @@ def measure_cost(model: LightweightPortraitMatting, image: torch.Tensor,
     counting = _CountingBackend(TorchBackend(model.eval(), image.device))
     clock = StageClock()
     run_inference(counting, image, options, region_mask=region_mask, clock=clock)
+    if model.config.kind == WHOLE_IMAGE:
+        return CostReport(params={"network": count_params(model)},
+                          flops={"network": counting.flops.get("network", 0)})
     return CostReport(
         params={"lowres": count_params(model.lowres), "refiner": count_params(model.refiner)},
         flops=counting.flops,
@@ -99,9 +111,18 @@ def flops_by_regions(config, size: tuple[int, int], lowres_runs: int = 1):
     ``size`` (times ``lowres_runs``: 2 with mirror averaging), the refiner's are the same for
     every region."""
     from lpmatte.inference.onnx.export import sample_regions
+    from lpmatte.model.factory import network_for
     from lpmatte.model.two_stage import pad_to_multiple
 
-    model = LightweightPortraitMatting(config).eval()
+    model = network_for(config).eval()
+    if config.kind == WHOLE_IMAGE:  # one pass at input_size, whatever the regions
+        from lpmatte.inference.pipeline import working_size
+
+        side = working_size(*size, config.input_size) or size
+        padded = pad_to_multiple(torch.empty(1, 3, *side), model.input_multiple).shape
+        with torch.no_grad():
+            flops = _count(model.to("meta"), torch.empty(padded, device="meta"))[1]
+        return lambda n: lowres_runs * flops
     count = 64
     with torch.no_grad():
         crops, regions, neighbours, valid = sample_regions(config, count)

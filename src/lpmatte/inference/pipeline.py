@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from lpmatte.inference.options import InferenceOptions
+from lpmatte.model.config import WHOLE_IMAGE
 from lpmatte.model.lowres_network import LowResOutput
 from lpmatte.model.region_selection import fit_mask
 from lpmatte.model.two_stage import (
@@ -112,9 +113,16 @@ class MirrorAveraged:
 
     def lowres(self, padded: torch.Tensor):
         # padded widths are whole cells, so mirroring maps the 1/8 grid onto itself
-        alpha, trimap = self.backend.lowres(padded)
-        mirrored_alpha, mirrored_trimap = self.backend.lowres(padded.flip(-1))
-        return (alpha + mirrored_alpha.flip(-1)) / 2, (trimap + mirrored_trimap.flip(-1)) / 2
+        return self._averaged(self.backend.lowres, padded)
+
+    def whole_image(self, padded: torch.Tensor):
+        return self._averaged(self.backend.whole_image, padded)
+
+    @staticmethod
+    def _averaged(network, padded: torch.Tensor):
+        views = zip(network(padded), network(padded.flip(-1)))
+        return tuple(None if plain is None else (plain + mirrored.flip(-1)) / 2
+                     for plain, mirrored in views)
 
 
 def working_size(height: int, width: int, lowres_side: int | None) -> tuple[int, int] | None:
@@ -134,7 +142,11 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
     ``coarse_filter`` (video stability, batch 1) and ``region_mask`` (forced cells) are
     :func:`run_two_stages`'s.
     """
-    networks = BackendNetworks(MirrorAveraged(backend) if options.flip_tta else backend)
+    if options.flip_tta:
+        backend = MirrorAveraged(backend)
+    if backend.config.kind == WHOLE_IMAGE:
+        return run_whole_image(backend, image, coarse_filter, clock)
+    networks = BackendNetworks(backend)
     size = working_size(*image.shape[-2:], options.lowres_side)
     if size is None:
         return run_two_stages(networks, image, region_mask, coarse_filter=coarse_filter,
@@ -178,6 +190,37 @@ def run_two_passes(networks, image: torch.Tensor, size: tuple[int, int],
     trimap = F.interpolate(first.trimap_probs, size=(rows, cols), mode="nearest")
     return TwoStageOutput(alpha[..., :height, :width], coarse[..., :rows, :cols], trimap,
                           first.side_outputs, regions, patches)
+
+
+def run_whole_image(backend, image: torch.Tensor, coarse_filter=None,
+                    clock=NO_CLOCK) -> TwoStageOutput:
+    """A whole-image model (MMNet, PSPM: no refinement stage) as its papers run it: the
+    image resized so its long side is the config's ``input_size`` (aspect kept, padded to
+    the model's multiple), one forward pass, the alpha resized back bilinearly.
+
+    ``coarse_filter`` (video stability) acts on the model-resolution alpha; the 1/8-grid
+    trimap comes from the model's segmentation head, else from the alpha's uncertainty.
+    """
+    height, width = image.shape[-2:]
+    rows, cols = grid_size(height, width)
+    with clock.stage("preprocess"):
+        size = working_size(height, width, backend.config.input_size) or (height, width)
+        small = F.interpolate(image, size=size, mode="area") if size != (height, width) else image
+        padded = pad_to_multiple(small, backend.input_multiple)
+    with clock.stage("lowres"):
+        alpha, trimap_logits = backend.whole_image(padded)
+    with clock.stage("paste"):
+        alpha = alpha[..., :size[0], :size[1]]
+        probs = (uncertainty_probs(alpha) if trimap_logits is None
+                 else trimap_logits[..., :size[0], :size[1]].softmax(1))
+        if coarse_filter is not None:
+            alpha, probs = coarse_filter(small, alpha, probs)
+        full = F.interpolate(alpha, size=(height, width), mode="bilinear", align_corners=False)
+        coarse = F.adaptive_avg_pool2d(full, (rows, cols))
+        trimap = F.interpolate(probs, size=(rows, cols), mode="nearest")
+    nothing = image.new_zeros(0, 3, dtype=torch.long)
+    return TwoStageOutput(full.clamp(0, 1), coarse, trimap, [], nothing,
+                          image.new_zeros(0, 1, 8, 8))
 
 
 def transition_cells(alpha: torch.Tensor, cell: int = 8,
