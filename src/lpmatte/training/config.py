@@ -67,6 +67,7 @@ class TrainConfig:
     image_every: int = 500
     init_weights: str | None = None
     backbone_weights: str | None = None
+    phase: str | None = None  # PSPM only: which phase of the thesis' schedule to train
     resume: bool = False
     progress: bool = True
 

@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lpmatte.model.config import WHOLE_IMAGE
 from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.region_selection import UNKNOWN, fit_mask
-from lpmatte.model.two_stage import TwoStageOutput
+from lpmatte.model.two_stage import TwoStageOutput, pad_to_multiple
 
 
 def unknown_cells(trimap: torch.Tensor, cell: int = 8) -> torch.Tensor:
@@ -60,13 +61,47 @@ class TrainingForward(nn.Module):
         return self.model(image, choose_regions=choose)
 
 
-def as_float32(output: TwoStageOutput) -> TwoStageOutput:
+def as_float32(output):
     """The same output with every floating tensor in fp32 (losses after autocast)."""
     def cast(x):
         return x.float() if torch.is_tensor(x) and x.is_floating_point() else x
+
+    if not isinstance(output, TwoStageOutput):  # a whole-image model's
+        return dataclasses.replace(output, alpha=cast(output.alpha),
+                                   trimap_logits=cast(output.trimap_logits),
+                                   aux={k: cast(v) for k, v in output.aux.items()})
 
     sides = [type(s)(*(cast(getattr(s, f.name)) for f in dataclasses.fields(s)))
              for s in output.side_outputs]
     return TwoStageOutput(cast(output.alpha), cast(output.coarse_alpha),
                           cast(output.trimap_probs), sides, output.regions,
                           cast(output.patches))
+
+
+class WholeImageForward(nn.Module):
+    """A whole-image model's training forward (MMNet, PSPM): the crop padded to the model's
+    multiple, one pass, the outputs cropped back; ``gt_unknown`` is not used (no refiner)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, gt_unknown: torch.Tensor | None = None):
+        height, width = image.shape[-2:]
+        output = self.model(pad_to_multiple(image, self.model.input_multiple))
+
+        def crop(x):
+            return None if x is None else x[..., :height, :width]
+
+        return dataclasses.replace(output, alpha=crop(output.alpha),
+                                   trimap_logits=crop(output.trimap_logits),
+                                   aux={k: v if v.shape[-2:] != output.alpha.shape[-2:]
+                                        else crop(v) for k, v in output.aux.items()})
+
+
+def training_forward(model: nn.Module, max_regions: int | None) -> nn.Module:
+    """The forward pass a model trains with: refined cells = predicted OR true unknown for
+    the two-stage model, one pass for a whole-image one."""
+    if model.config.kind == WHOLE_IMAGE:
+        return WholeImageForward(model)
+    return TrainingForward(model, max_regions)

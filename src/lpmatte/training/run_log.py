@@ -20,8 +20,15 @@ def summary_strip(batch, output: TwoStageOutput, size: int = 256) -> torch.Tenso
         return x.expand(1, 3, size, size)[0].clamp(0, 1)
 
     batch = batch.as_float()  # loader batches hold uint8
-    trimap = output.trimap_probs[:1].argmax(1, keepdim=True).float() / 2
-    panels = [panel(batch.image), panel(trimap, "nearest"), panel(output.coarse_alpha, "nearest"),
+    if isinstance(output, TwoStageOutput):
+        trimap, coarse = output.trimap_probs[:1].argmax(1, keepdim=True).float() / 2, \
+            output.coarse_alpha
+    else:  # a whole-image model: its segmentation head (if any) and its one alpha
+        scores = output.trimap_logits
+        trimap = (output.alpha[:1] * 2).round() / 2 if scores is None else \
+            scores[:1].argmax(1, keepdim=True).float() / 2
+        coarse = output.alpha
+    panels = [panel(batch.image), panel(trimap, "nearest"), panel(coarse, "nearest"),
               panel(output.alpha), panel(batch.alpha)]
     return torch.cat(panels, dim=2)
 

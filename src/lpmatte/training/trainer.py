@@ -38,6 +38,7 @@ from torch import nn
 
 from lpmatte.errors import LpmatteError
 from lpmatte.media.image_io import atomic_write, make_folder
+from lpmatte.model.factory import build_model
 from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.weights import config_from_dict, config_to_dict, load_checkpoint
 from lpmatte.training.checkpoints import (
@@ -47,7 +48,7 @@ from lpmatte.training.checkpoints import (
     rng_state,
 )
 from lpmatte.training.config import TrainConfig, no_run_to_resume
-from lpmatte.training.forward import TrainingForward, as_float32, unknown_cells
+from lpmatte.training.forward import as_float32, training_forward, unknown_cells
 from lpmatte.training.processes import (
     autocast,
     init_distributed,
@@ -77,7 +78,8 @@ class Trainer:
         resumed = self._checkpoint_to_resume()
         self.init_notes: list[str] = []  # how the weights started, written once training logs
         self.train_spec, self.val_spec = self._split_data()
-        self.model = self._build_model(resumed).to(self.device).train()
+        self.model = self._build_model(resumed).to(self.device)
+        self.train_mode()
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, step_schedule(config))
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
@@ -86,7 +88,7 @@ class Trainer:
         self.ema = self._build_ema()
         if resumed is not None:
             self._restore(resumed)
-        self.forward = self._wrap(TrainingForward(self.model, config.max_train_regions))
+        self.forward = self._wrap(training_forward(self.model, config.max_train_regions))
 
     # -- construction --
 
@@ -114,8 +116,8 @@ class Trainer:
             config = init.config  # keeps any refiner options the weights were built with
         else:
             config = create_config(asked or "lpm-s")
-        torch.manual_seed(self.config.seed)
-        model = LightweightPortraitMatting(config)
+        model = build_model(config, seed=self.config.seed)
+        self.phase = self._training_phase(config)
         if resumed is None and self.config.backbone_weights:
             self._load_backbone(model)
         if init is not None:
@@ -129,12 +131,14 @@ class Trainer:
             packaged_pretrained_path,
         )
 
-        if not isinstance(model.lowres.backbone, EfficientNetLite):
+        lowres = getattr(model, "lowres", None)
+        backbone = getattr(lowres, "backbone", getattr(model, "encoder", None))
+        if not isinstance(backbone, EfficientNetLite):
             raise LpmatteError(f"--backbone-weights needs an EfficientNet-Lite model "
-                               f"(lpm-e0), not '{model.config.name}'")
+                               f"(lpm-e0, pspm), not '{model.config.name}'")
         source = self.config.backbone_weights
         path = packaged_pretrained_path() if source == "imagenet" else source
-        count = load_pretrained(model.lowres.backbone, path)
+        count = load_pretrained(backbone, path)
         self.init_notes.append(f"backbone: {count} ImageNet tensors from {path}")
 
     def _warm_start(self, model: LightweightPortraitMatting, checkpoint) -> None:
@@ -171,10 +175,38 @@ class Trainer:
         return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.config.ema_decay),
                              use_buffers=True)
 
+    def _training_phase(self, config):
+        """PSPM's phase (``--phase``) of the thesis' schedule; None for every other model."""
+        from lpmatte.training.zoo_losses import PSPM_PHASES
+
+        phases = {phase.name: phase for phase in PSPM_PHASES}
+        asked = self.config.phase
+        if getattr(config, "architecture", None) != "pspm":
+            if asked:
+                raise LpmatteError(f"--phase applies to PSPM only, not '{config.name}'")
+            return None
+        if asked not in phases:
+            raise LpmatteError(f"PSPM trains in phases: give --phase "
+                               f"{'|'.join(phases)} (got {asked!r})")
+        return phases[asked]
+
     def _build_loss(self):
         from lpmatte.training.losses import MattingLoss
+        from lpmatte.training.zoo_losses import MMNetLoss, PSPMLoss
 
+        if self.phase is not None:
+            return PSPMLoss(self.phase.weights)
+        if getattr(self.model.config, "architecture", None) == "mmnet":
+            return MMNetLoss()
         return MattingLoss()
+
+    def train_mode(self) -> None:
+        """Train mode, with the parts PSPM's phase does not train frozen."""
+        self.model.train()
+        if self.phase is not None:
+            from lpmatte.training.zoo_losses import apply_phase
+
+            apply_phase(self.model, self.phase)
 
     def _restore(self, state: dict) -> None:
         # with an average, "model" holds it (what users get) and "train_model" the raw weights
@@ -344,7 +376,8 @@ class Trainer:
         if step % config.log_every == 0 or edge:
             logger.scalars(step, losses, "loss/")
             logger.scalars(step, {"lr": self.lr, "images_per_second": rate,
-                                  "regions_per_image": len(output.regions) / len(batch.image)},
+                                  "regions_per_image":
+                                      len(getattr(output, "regions", ())) / len(batch.image)},
                            "train/")
         if step % config.image_every == 0 or edge:
             logger.image(step, "samples/input|trimap|coarse|refined|truth",
@@ -359,6 +392,7 @@ class Trainer:
             files = [f for source in self.val_spec.sources for f in source.files]
             metrics = validate(self.served_model, files, self.device, self.dtype,
                                self.config.val_max_pixels)
+            self.train_mode()  # validation left the model in plain train mode
             logger.scalars(self.step, metrics, "val/")
             logger.write(f"step {self.step}: validation " +
                          ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
