@@ -19,7 +19,7 @@ import torch
 
 from lpmatte.devices import resolve_device
 from lpmatte.errors import LpmatteError
-from lpmatte.inference.backends import create_backend, resolve_backend
+from lpmatte.inference.backends import backend_reason, create_backend, resolve_backend
 from lpmatte.inference.options import InferenceOptions
 from lpmatte.inference.pipeline import host_threads, run_inference
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
@@ -54,9 +54,13 @@ class Matter:
         self.untrained = untrained
         self.caveat = caveat  # from the weights' metadata, e.g. "early training checkpoint"
         self.options = options
+        self.backend_reason = ""  # why ``auto`` chose the backend (lpmatte profile says it)
         if isinstance(backend, str):
             kind = self.model.config.kind if self.model is not None else "two-stage"
-            backend = create_backend(resolve_backend(backend, device, kind), device, self.model)
+            resolved = resolve_backend(backend, device, kind)
+            if backend == "auto":
+                self.backend_reason = backend_reason(resolved, device, kind)
+            backend = create_backend(resolved, device, self.model)
         self.backend = backend
 
     @property

@@ -65,6 +65,7 @@ class ProfileReport:
     lowres_side: int | None = None  # two passes above this long side (None: one pass)
     flip_tta: bool = False  # the low-res network also ran on the mirrored image
     versions: dict[str, str] = field(default_factory=dict)
+    backend_reason: str = ""  # why ``auto`` chose the backend, when it did
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,6 +76,8 @@ class ProfileReport:
         lines = [f"model {self.model} ({'untrained' if self.untrained else 'trained'}{flip}), "
                  f"size {self.size}, backend {self.backend}, device {self.device} "
                  f"({self.hardware}, {self.threads} threads)",
+                 *([f"backend chosen by auto: {self.backend_reason}"]
+                   if self.backend_reason else []),
                  f"inputs: {self.inputs}; {self.runs} timed runs after warm-up", ""]
         lines += [f"  {name:<12} {ms:9.1f} ms" for name, ms in self.stages.items()]
         lines += ["", f"  end to end   {self.e2e_ms_median:9.1f} ms median, "
@@ -145,7 +148,8 @@ def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
         cpu_ms_median=_round(np.median(timings.cpu)),
         runs=len(totals), inputs=inputs.description, untrained=matter.untrained,
         threads=torch.get_num_threads(), hardware=hardware_name(matter.device),
-        lowres_side=matter.lowres_side, flip_tta=matter.flip_tta, versions=_versions())
+        lowres_side=matter.lowres_side, flip_tta=matter.flip_tta, versions=_versions(),
+        backend_reason=getattr(matter, "backend_reason", ""))
 
 
 def _round(value) -> float:

@@ -65,6 +65,20 @@ def resolve_backend(name: str, device: torch.device, kind: str = "two-stage") ->
     return "bf16" if cpu_has_native_bf16() else "eager-fp32"
 
 
+def backend_reason(name: str, device: torch.device, kind: str = "two-stage") -> str:
+    """Why ``auto`` resolves to ``name`` here, in words (``lpmatte profile`` prints it)."""
+    if os.environ.get("LPMATTE_BACKEND", "auto") != "auto":
+        return "LPMATTE_BACKEND asks for it"
+    if device.type == "cuda":
+        return "CUDA device: half weights, channels_last"
+    if kind == WHOLE_IMAGE:
+        return "whole-image model: PyTorch backends only"
+    isa = "AVX512-BF16/AMX" if cpu_has_native_bf16() else "no native bf16 (AVX2-class)"
+    if name == "onnx-int8":
+        return f"onnxruntime installed; CPU with {isa}"
+    return f"onnxruntime not installed; CPU with {isa}"
+
+
 class TorchBackend:
     """The PyTorch modules in eager mode, optionally in reduced precision, channels_last
     memory layout or compiled. Outputs are always float32."""
