@@ -2,8 +2,9 @@
 
 Three stages overlap so the run goes as fast as its slowest stage (normally the model):
 a decoding thread reads frames ahead, the calling thread runs the model, and an encoding
-thread composes and writes the output (see :mod:`lpmatte.media.video_io`). A
-:class:`~lpmatte.inference.temporal.TemporalStabilizer` steadies still parts of the shot by default.
+thread composes and writes the output (see :mod:`lpmatte.media.video_io`). By default
+:func:`~lpmatte.inference.temporal.video_predictor` steadies the still parts of the shot: a
+coarse-stage filter and a hold on the final matte where the picture did not change.
 
 Output formats (``format``):
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from lpmatte.api import as_matter
 from lpmatte.errors import LpmatteError
-from lpmatte.inference.temporal import TemporalStabilizer
+from lpmatte.inference.temporal import video_predictor
 from lpmatte.media.compose import DEFAULT_BACKGROUND, composite_image, parse_background
 from lpmatte.media.image_io import IMAGE_SUFFIXES, to_uint8
 from lpmatte.media.video_io import (
@@ -278,7 +279,8 @@ def convert_video(input, output, format: str | None = None, background: str | No
         matter: a loaded :class:`lpmatte.Matter`; if None, ``model`` (a Matter, or a name
             or path for :func:`lpmatte.load` with ``device`` and ``backend``).
         start, end: seconds (or ``"MM:SS.ms"``) to keep, counted from the first frame.
-        stabilize: steady still regions across frames (:class:`TemporalStabilizer`).
+        stabilize: steady the still parts of the shot across frames
+            (:func:`lpmatte.inference.temporal.video_predictor`); False mattes each frame alone.
         progress: show a progress bar with live end-to-end and model fps on stderr.
         audio: copy the first audio track (re-encoded if the container needs it).
         input_format: FFmpeg demuxer to force, e.g. ``v4l2`` for a webcam (then use ``end``).
@@ -296,10 +298,9 @@ def convert_video(input, output, format: str | None = None, background: str | No
             matter = as_matter(model, device, backend)
             if matter.warning:
                 notice(f"warning: {matter.warning}")
-        stabilizer = TemporalStabilizer() if stabilize else None
         started = time.perf_counter()
         frames, model_seconds = write_output(
-            target, source, lambda image: matter.run(image, coarse_filter=stabilizer).alpha_array(),
+            target, source, video_predictor(matter, stabilize),
             composer(target.format, backdrop), audio, progress, queue_size, notice)
     finally:
         source.close()

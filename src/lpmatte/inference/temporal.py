@@ -1,4 +1,4 @@
-"""Temporal stability for video: steadier coarse predictions where the picture is still.
+"""Temporal stability for video: steadier mattes where the picture is still.
 
 The model matts every frame on its own, so sensor and compression noise make the coarse
 alpha and the trimap (hence the set of refined regions) flicker on still parts of a shot.
@@ -14,11 +14,17 @@ between the two stages on the 1/8 grid and
 - where the cell moves, passes the new prediction through untouched, so motion is never lagged;
 - starts afresh on a scene cut (most cells change at once) or a change of frame size.
 
+:class:`AlphaHold` then works on the final matte, where the rest of the flicker starts (refined
+cells switching, the refiner's noise, the second pass's cell choice): it keeps the previous
+matte wherever the picture, compensated for camera motion and exposure, did not change.
+:func:`video_predictor` chains both; it is what ``lpmatte video`` uses.
+
 :func:`dtssd` measures flicker as in the evaluation of Robust Video Matting (Lin et al. 2022).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -40,8 +46,10 @@ def cell_motion(image: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
 
 def stillness(motion: torch.Tensor, still: float, moving: float) -> torch.Tensor:
     """Map motion to a weight in [0, 1]: 1 at or below ``still``, 0 at or above ``moving``,
-    linear in between (a soft edge avoids a visible seam between blended and fresh cells)."""
-    return ((moving - motion) / (moving - still)).clamp(0.0, 1.0)
+    linear in between (a soft edge avoids a visible seam between blended and fresh cells).
+    Works on tensors and on numpy arrays."""
+    weight = (moving - motion) / (moving - still)
+    return weight.clamp(0.0, 1.0) if isinstance(weight, torch.Tensor) else np.clip(weight, 0, 1)
 
 
 def hysteresis(probs: torch.Tensor, previous_class: torch.Tensor,
@@ -59,6 +67,8 @@ def hysteresis(probs: torch.Tensor, previous_class: torch.Tensor,
     Returns:
         (B, 3, h, w) probabilities summing to 1.
     """
+    if not bool((bonus > 0).any()):
+        return probs
     favoured = torch.zeros_like(probs).scatter_(1, previous_class, 1.0) * bonus
     return (probs + favoured) / (1.0 + bonus)
 
@@ -106,8 +116,9 @@ class TemporalStabilizer:
             return self._remember(image_lowres, coarse_alpha, trimap_probs)
         steady = stillness(motion, self.still, self.moving)
         weight = self.momentum * steady
-        alpha = weight * self.alpha + (1.0 - weight) * coarse_alpha
-        probs = weight * self.probs + (1.0 - weight) * trimap_probs
+        # written as new + w * (old - new): an unchanged prediction stays bit-identical
+        alpha = coarse_alpha + weight * (self.alpha - coarse_alpha)
+        probs = trimap_probs + weight * (self.probs - trimap_probs)
         probs = hysteresis(probs, self.trimap_class, self.margin * steady)
         return self._remember(image_lowres, alpha, probs)
 
@@ -115,6 +126,143 @@ class TemporalStabilizer:
         self.image, self.alpha, self.probs = image, alpha, probs
         self.trimap_class = probs.argmax(dim=1, keepdim=True)
         return alpha, probs
+
+
+class AlphaHold:
+    """A stateful ``(image uint8 (H, W, 3), alpha float (H, W)) -> alpha`` on the final matte.
+
+    The coarse filter cannot stop what flickers after it: refined 8x8 cells switching on and
+    off, the refiner's own response to noise, and the second pass's choice of transition cells.
+    This filter works on the output instead. Per pixel it keeps a reference: the matte and the
+    (blurred grey) image it was computed from, moved with the camera (one similarity per
+    frame, :func:`camera_motion`) so shake, zoom and pan do not count as change, and rescaled
+    by the frame's exposure change. Where the image still matches its reference, the previous
+    matte is kept and only creeps toward the new prediction at ``rate`` per frame (so a lasting
+    correction still arrives); where it does not, the new prediction passes through untouched
+    and becomes the new reference, so motion is not lagged. On still pixels the reference image
+    is only half renewed (``memory``): a slow movement still accumulates against it until it
+    counts as motion.
+
+    Args:
+        threshold: image change (grey, [0, 1] units, after a small blur) below which a pixel is
+            still; at twice this it is moving. Above sensor noise and H.264 artefacts.
+        rate: how fast a held matte follows the new predictions (0 holds it exactly).
+        spread: pixels by which change is spread (a dilation), so the matte next to a moving
+            edge is refreshed with it.
+        memory: how much of the reference image a still pixel keeps (the rest is the current
+            image): each camera warp blurs the reference a little, and a blurred reference
+            would read as change on textured walls; 0.5 still lets a slow movement build up.
+        blur: Gaussian sigma (pixels) of the grey image compared, against noise and texture.
+        motion_side: longest side of the images the camera motion is measured on.
+
+    Use one instance per video, frames in order; :meth:`reset` forgets the past. A frame
+    identical to the previous one gets the previous matte back, bit for bit.
+    """
+
+    def __init__(self, threshold: float = 8 / 255, rate: float = 0.02, spread: int = 2,
+                 memory: float = 0.5, blur: float = 1.0, motion_side: int = 640):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be in [0, 1], got {rate}")
+        if threshold <= 0:
+            raise ValueError(f"threshold must be positive, got {threshold}")
+        self.threshold, self.rate, self.motion_side = threshold, rate, motion_side
+        self.spread, self.memory, self.blur = spread, memory, blur
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: the next frame passes through unchanged."""
+        self.image = self.grey = self.reference = self.output = None
+
+    def __call__(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        alpha = np.asarray(alpha, np.float32)
+        if self.image is not None and self.image.shape == image.shape \
+                and np.array_equal(image, self.image):
+            return self.output.copy()
+        grey = blurred_grey(image, self.blur)
+        if self.image is None or self.image.shape != image.shape:
+            return self._remember(image, grey, grey, alpha)
+        motion = camera_motion(grey, self.grey, self.motion_side)
+        reference = warp(self.reference, motion)
+        reference *= exposure_gain(grey, reference)
+        held = warp(self.output, motion)
+        held += self.rate * (alpha - held)
+        still = stillness(dilate(np.abs(grey - reference), self.spread),
+                          self.threshold, 2 * self.threshold)
+        output = alpha + still * (held - alpha)
+        return self._remember(image, grey, grey + self.memory * still * (reference - grey),
+                              output)
+
+    def _remember(self, image, grey, reference, output):
+        self.image, self.grey, self.reference, self.output = image.copy(), grey, reference, output
+        return output.copy()
+
+
+def blurred_grey(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Float32 grey in [0, 1], blurred so sensor noise counts less as change."""
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    return cv2.GaussianBlur(grey.astype(np.float32) / 255.0, (0, 0), sigma)
+
+
+def camera_motion(current: np.ndarray, previous: np.ndarray, side: int) -> np.ndarray | None:
+    """The 2x3 similarity taking current-frame coordinates to the previous frame's, or None
+    when it is under 0.05 px everywhere or cannot be measured (too little texture).
+
+    One transform for the whole frame: the camera's shake, zoom and pan. Corners are tracked
+    by pyramidal Lucas-Kanade and fitted with RANSAC, so people moving are outliers; their
+    own motion must show up as change, never be explained away by a dense flow field.
+    """
+    height, width = current.shape
+    scale = min(1.0, side / max(height, width))
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+    now, before = (cv2.resize((x * 255).clip(0, 255).astype(np.uint8), size,
+                              interpolation=cv2.INTER_AREA) for x in (current, previous))
+    corners = cv2.goodFeaturesToTrack(before, 400, 0.01, 8)
+    if corners is None or len(corners) < 12:
+        return None
+    tracked, found, _ = cv2.calcOpticalFlowPyrLK(before, now, corners, None)
+    found = found.ravel() == 1
+    if found.sum() < 12:
+        return None
+    motion, inliers = cv2.estimateAffinePartial2D(tracked[found] / scale, corners[found] / scale,
+                                                  method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if motion is None or inliers.sum() < 12:
+        return None
+    corners_px = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], float)
+    moved = corners_px @ motion.T - corners_px[:, :2]
+    return motion.astype(np.float32) if np.abs(moved).max() >= 0.05 else None
+
+
+def warp(values: np.ndarray, motion: np.ndarray | None) -> np.ndarray:
+    """``values`` (H, W) of the previous frame moved to the current one by ``motion``."""
+    if motion is None:
+        return values.copy()
+    height, width = values.shape
+    return cv2.warpAffine(values, motion, (width, height), flags=cv2.INTER_LINEAR
+                          | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+
+def exposure_gain(grey: np.ndarray, reference: np.ndarray) -> float:
+    """The frame's brightness relative to its reference (robust to moving people: a median)."""
+    lit = reference > 0.05
+    return float(np.median(grey[lit] / reference[lit])) if lit.any() else 1.0
+
+
+def dilate(values: np.ndarray, radius: int) -> np.ndarray:
+    if radius <= 0:
+        return values
+    return cv2.dilate(values, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
+
+
+def video_predictor(matter, stabilize: bool = True):
+    """``image uint8 (H, W, 3) -> alpha float (H, W)`` for the frames of one video, in order.
+
+    With ``stabilize``: a :class:`TemporalStabilizer` between the two stages and an
+    :class:`AlphaHold` on the output; without: every frame on its own.
+    """
+    if not stabilize:
+        return lambda image: matter.run(image).alpha_array()
+    coarse, hold = TemporalStabilizer(), AlphaHold()
+    return lambda image: hold(image, matter.run(image, coarse_filter=coarse).alpha_array())
 
 
 def dtssd(pred: np.ndarray, true: np.ndarray) -> float:

