@@ -13,7 +13,8 @@ import sys
 from lpmatte import __version__
 from lpmatte.errors import LpmatteError
 
-SUBCOMMANDS = ("matte", "video", "evaluate", "benchmark", "train", "data", "profile", "export")
+SUBCOMMANDS = ("matte", "video", "evaluate", "benchmark", "train", "data", "profile", "export",
+               "serve")
 
 EXAMPLES = """\
 examples:
