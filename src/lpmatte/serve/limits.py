@@ -16,7 +16,7 @@ class ServeLimits:
     any pixel is decoded). ``timeout_s`` bounds one request from first byte to answer.
     """
 
-    workers: int = 1
+    workers: int = 2
     max_queue: int = 8
     max_upload_mb: float = 20.0
     max_pixels: int = 25_000_000

@@ -4,6 +4,7 @@ drain on SIGTERM (stop accepting, finish what is in flight, exit 0)."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 
@@ -19,6 +20,16 @@ def setup_logging() -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+
+def share_cores(workers: int) -> None:
+    """Give each worker its share of the cores: N workers each running PyTorch's default
+    pool (one thread per core) would oversubscribe the CPU N times. Set before the model
+    loads, since onnxruntime sizes its sessions from it."""
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def serve(loader, host: str = "127.0.0.1", port: int = 7860,
@@ -40,6 +51,7 @@ def serve(loader, host: str = "127.0.0.1", port: int = 7860,
         failed.append(error)
         server.should_exit = True
 
+    share_cores(limits.workers)
     app = create_app(limits=limits, loader=loader, on_load_error=stop)
     config = uvicorn.Config(app, host=host, port=port, access_log=False,
                             timeout_graceful_shutdown=limits.timeout_s + 5,
