@@ -107,7 +107,10 @@ def test_page_docs_and_openapi_are_served(url):
     assert "://" not in page.text  # nothing fetched from elsewhere
     for asset in ("static/app.js", "static/style.css"):
         assert httpx.get(f"{url}/{asset}").status_code == 200
-    assert httpx.get(f"{url}/docs").status_code == 200
+    docs = httpx.get(f"{url}/docs")
+    assert docs.status_code == 200 and "://" not in docs.text  # the offline API reference
+    assert httpx.get(f"{url}/static/docs.js").status_code == 200
+    assert "swagger" in httpx.get(f"{url}/docs/swagger").text.lower()
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]
     assert {"/v1/matte", "/v1/models", "/healthz", "/readyz"} <= set(paths)
 

@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -93,9 +94,11 @@ def create_app(matter=None, limits: ServeLimits | None = None, *, loader=None,
             loading.cancel()
         await asyncio.to_thread(pool.shutdown)  # in-flight jobs finish before exit
 
-    app = FastAPI(title="lpmatte", version=__version__, lifespan=lifespan,
-                  description="Portrait matting: upload an image, get its alpha matte, "
-                              "cutout, composite or trimap.")
+    # /docs is a plain page over openapi.json that works offline; FastAPI's Swagger UI
+    # fetches its scripts from a CDN, so it moves to /docs/swagger
+    app = FastAPI(title="lpmatte", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, description="Portrait matting: upload an image, get its "
+                                              "alpha matte, cutout, composite or trimap.")
     app.state.model, app.state.pool, app.state.limits = state, pool, limits
     add_error_handlers(app)
     add_routes(app, state, pool, limits)
@@ -110,6 +113,15 @@ def add_routes(app: FastAPI, state: ModelState, pool: InferencePool,
     async def page():
         return FileResponse(STATIC / "index.html",
                             headers={"Content-Security-Policy": PAGE_POLICY})
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return FileResponse(STATIC / "docs.html",
+                            headers={"Content-Security-Policy": PAGE_POLICY})
+
+    @app.get("/docs/swagger", include_in_schema=False)
+    async def swagger():
+        return get_swagger_ui_html(openapi_url="../openapi.json", title="lpmatte API")
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz():
