@@ -163,11 +163,12 @@ def add_routes(app: FastAPI, state: ModelState, pool: InferencePool,
 
     async def _matte(request: Request) -> Response:
         matter = state.require(limits.retry_after_s)
-        body = await read_body(request, limits.max_upload_bytes)
-        data, fields = split_upload(request.headers.get("content-type"), body)
-        options = parse_options({**fields, **request.query_params})
-        image = open_upload(data, limits.max_pixels)
         try:
+            pool.check_room()  # before reading the body: a busy server answers at once
+            body = await read_body(request, limits.max_upload_bytes)
+            data, fields = split_upload(request.headers.get("content-type"), body)
+            options = parse_options({**fields, **request.query_params})
+            image = open_upload(data, limits.max_pixels)
             result = await pool.run(matte_image, matter, image, options)
         except QueueFull:
             raise HTTPError(503, f"busy: {pool.capacity} requests already queued or running",

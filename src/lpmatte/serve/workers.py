@@ -30,6 +30,11 @@ class InferencePool:
     def busy(self) -> int:
         return self._busy
 
+    def check_room(self) -> None:
+        """QueueFull now if a job would be refused, so a busy server need not read a body."""
+        if self._closed or self._busy >= self.capacity:
+            raise QueueFull
+
     async def run(self, function, *args, timeout: float | None = None):
         """``function(*args)`` on a worker; raises QueueFull at once when no slot is free
         and TimeoutError after ``timeout`` seconds. A caller that gives up (timeout,
