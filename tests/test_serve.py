@@ -338,3 +338,18 @@ def test_sigterm_drains_in_flight_requests_and_exits_0():
             process.kill()
         log = process.communicate()[1]
     assert log.count("POST /v1/matte 200") == 2  # one log line per request
+
+
+def test_cli_with_an_unknown_model_stops_with_a_one_line_error(capsys):
+    from lpmatte.cli import main
+
+    assert main(["serve", "--model", "no-such-model", "--port", str(free_port())]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "lpmatte: error" in line]
+    assert len(errors) == 1 and "unknown model 'no-such-model'" in errors[0]
+
+
+def test_cli_refuses_impossible_limits(capsys):
+    from lpmatte.cli import main
+
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "workers must be >= 1" in capsys.readouterr().err
