@@ -132,12 +132,22 @@ class RssSampler(threading.Thread):
 
     def __init__(self, pid: int, period: float = 0.25):
         super().__init__(daemon=True)
-        self.pid, self.period, self.peak = pid, period, 0.0
+        self.pid, self.period = pid, period
+        self.samples: list[float] = []
         self.stopped = threading.Event()
 
     def run(self):
         while not self.stopped.wait(self.period):
-            self.peak = max(self.peak, rss_mb(self.pid))
+            self.samples.append(rss_mb(self.pid))
+
+    @property
+    def peak(self) -> float:
+        return max(self.samples, default=0.0)
+
+    def quarters(self) -> list[float]:
+        """RSS at the end of each quarter of the run: flat, or still climbing?"""
+        n = len(self.samples)
+        return [self.samples[min(n - 1, (n * q) // 4)] for q in (1, 2, 3, 4)] if n else []
 
 
 def send(client: httpx.Client, url: str, case: Case, deadline: float) -> Outcome | None:
@@ -202,6 +212,8 @@ def report(outcomes, elapsed, rss, args) -> tuple[str, list[str]]:
             for kind in sorted({o.kind for o in bad}))),
         ("server RSS start / after warm-up / end / peak",
          f"{rss['start']:.0f} / {rss['warm']:.0f} / {rss['end']:.0f} / {rss['peak']:.0f} MB"),
+        ("server RSS at 1/4, 2/4, 3/4, 4/4 of the run",
+         " / ".join(f"{value:.0f}" for value in rss["quarters"]) + " MB"),
         ("RSS growth (end - after warm-up)", f"{rss['end'] - rss['warm']:+.1f} MB"),
         ("CPU", f"{cpu_model()} ({os.cpu_count()} cores)"),
     ]
@@ -267,6 +279,7 @@ def main(argv=None) -> int:
         sampler.stopped.set()
         rss["end"] = rss_mb(server.pid)
         rss["peak"] = max(sampler.peak, rss["end"])
+        rss["quarters"] = sampler.quarters()
     finally:
         server.terminate()
         code = server.wait(120)
