@@ -50,6 +50,7 @@ class Outcome:
     kind: str
     status: int  # 0: no answer (connection error or client timeout)
     seconds: float
+    refused: int = 0  # 503s before this answer (with --retries)
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:
@@ -150,27 +151,34 @@ class RssSampler(threading.Thread):
         return [self.samples[min(n - 1, (n * q) // 4)] for q in (1, 2, 3, 4)] if n else []
 
 
-def send(client: httpx.Client, url: str, case: Case, deadline: float) -> Outcome | None:
+def send(client: httpx.Client, url: str, case: Case, deadline: float,
+         retries: int) -> Outcome | None:
+    """One request; a 503 is retried after its Retry-After (at most ``retries`` times)."""
     if time.monotonic() > deadline:
         return None  # over the time limit: not sent
-    started = time.perf_counter()
-    try:
-        response = client.post(f"{url}/v1/matte", params=case.params, content=case.body,
-                               headers={"content-type": "application/octet-stream"})
-        status = response.status_code
-    except httpx.HTTPError:
-        status = 0
-    return Outcome(case.kind, status, time.perf_counter() - started)
+    started, refused = time.perf_counter(), 0
+    while True:
+        try:
+            response = client.post(f"{url}/v1/matte", params=case.params, content=case.body,
+                                   headers={"content-type": "application/octet-stream"})
+            status = response.status_code
+        except httpx.HTTPError:
+            status = 0
+        if status != 503 or refused >= retries or time.monotonic() > deadline:
+            return Outcome(case.kind, status, time.perf_counter() - started, refused)
+        refused += 1
+        time.sleep(min(float(response.headers.get("retry-after", 1)), 5.0))
 
 
-def run_load(url: str, cases: list[Case], clients: int, time_limit: float) -> list[Outcome]:
+def run_load(url: str, cases: list[Case], clients: int, time_limit: float,
+             retries: int) -> list[Outcome]:
     deadline = time.monotonic() + time_limit
     local = threading.local()
 
     def one(case: Case):
         if not hasattr(local, "client"):  # one keep-alive connection per client thread
             local.client = httpx.Client(timeout=120)
-        return send(local.client, url, case, deadline)
+        return send(local.client, url, case, deadline, retries)
 
     with ThreadPoolExecutor(clients) as pool:
         return [outcome for outcome in pool.map(one, cases) if outcome is not None]
@@ -205,7 +213,8 @@ def report(outcomes, elapsed, rss, args) -> tuple[str, list[str]]:
         ("bad upload latency p50 / p99",
          f"{percentile([o.seconds for o in bad], 50):.0f} / "
          f"{percentile([o.seconds for o in bad], 99):.0f} ms"),
-        ("answers by status",
+        ("503s retried after Retry-After", f"{sum(o.refused for o in outcomes)}"),
+        ("final answers by status",
          ", ".join(f"{s or 'none'}: {n}" for s, n in sorted(statuses.items()))),
         ("bad uploads by class -> status", "; ".join(
             f"{kind}: {dict(Counter(o.status for o in bad if o.kind == kind))}"
@@ -255,6 +264,8 @@ def parse_args(argv=None):
     parser.add_argument("--time-limit", type=float, default=900,
                         help="stop sending after this many seconds")
     parser.add_argument("--max-rss-growth-mb", type=float, default=100)
+    parser.add_argument("--retries", type=int, default=0,
+                        help="resend a request answered 503 after its Retry-After, this often")
     parser.add_argument("--server-log", default=None, help="keep the server's log here")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
@@ -274,7 +285,7 @@ def main(argv=None) -> int:
         sampler = RssSampler(server.pid)
         sampler.start()
         started = time.perf_counter()
-        outcomes = run_load(url, cases, args.clients, args.time_limit)
+        outcomes = run_load(url, cases, args.clients, args.time_limit, args.retries)
         elapsed = time.perf_counter() - started
         sampler.stopped.set()
         rss["end"] = rss_mb(server.pid)
