@@ -26,7 +26,7 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed")
 httpx = pytest.importorskip("httpx", reason="the test extra is not installed")
 uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed")
 
-from lpmatte.serve import ServeLimits, create_app  # noqa: E402
+from lpmatte.serve import ServeLimits, adapter, create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = ServeLimits(workers=2, max_queue=14, max_upload_mb=1, max_pixels=250_000, timeout_s=10)
@@ -126,6 +126,9 @@ def test_each_format_as_multipart_and_raw_body(url, fmt, mode):
         assert response.headers["content-type"] == "image/png"
         assert decoded(response).mode == mode and decoded(response).size == (64, 48)
     assert as_form.content == as_body.content
+    rgb = adapter.load_rgb(PHOTO)  # what `lpmatte matte` writes for the same prediction
+    expected = adapter.render(rgb, *FakeMatter().predict(rgb, True), fmt, (0.0, 1.0, 0.0))
+    assert np.array_equal(np.asarray(decoded(as_form)), expected)
 
 
 def test_alpha_is_the_models_prediction(url):
