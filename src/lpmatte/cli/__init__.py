@@ -24,6 +24,7 @@ examples:
   lpmatte video clip.mp4 -o clip.mov --format prores   transparent ProRes 4444
   lpmatte evaluate --pred out/ --gt gt/ --trimap trimaps/ --protocol dim
   lpmatte profile --model lpm --size hd
+  lpmatte serve                                        HTTP API and web page on 127.0.0.1:7860
 """
 
 
