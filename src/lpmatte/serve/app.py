@@ -22,8 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lpmatte import __version__
-from lpmatte.serve.adapter import FORMATS, list_models
+from lpmatte.serve.adapter import FORMATS, __version__, list_models
 from lpmatte.serve.errors import HTTPError
 from lpmatte.serve.imaging import matte_image, open_upload, parse_options
 from lpmatte.serve.limits import ServeLimits
