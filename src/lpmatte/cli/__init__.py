@@ -13,7 +13,8 @@ import sys
 from lpmatte.errors import LpmatteError
 from lpmatte.version import __version__
 
-SUBCOMMANDS = ("matte", "video", "evaluate", "benchmark", "train", "data", "profile", "export")
+SUBCOMMANDS = ("matte", "video", "evaluate", "benchmark", "train", "data", "profile", "export",
+               "serve")
 
 EXAMPLES = """\
 examples:
@@ -23,6 +24,7 @@ examples:
   lpmatte video clip.mp4 -o clip.mov --format prores   transparent ProRes 4444
   lpmatte evaluate --pred out/ --gt gt/ --trimap trimaps/ --protocol dim
   lpmatte profile --model lpm --size hd
+  lpmatte serve                                        HTTP API and web page on 127.0.0.1:7860
 """
 
 

@@ -1,0 +1,17 @@
+"""The only module of :mod:`lpmatte.serve` that imports lpmatte itself.
+
+Everything the server needs from the package goes through these names, so moving the
+package's modules around means editing the imports here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from lpmatte import __version__
+from lpmatte.batch import FORMATS, render
+from lpmatte.compose import parse_color
+from lpmatte.errors import LpmatteError
+from lpmatte.image_io import load_rgb
+from lpmatte.registry import list_models
+
+__all__ = ["FORMATS", "LpmatteError", "__version__", "list_models", "load_rgb",
+           "parse_color", "render"]
