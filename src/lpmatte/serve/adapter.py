@@ -6,12 +6,12 @@ package's modules around means editing the imports here and nowhere else.
 
 from __future__ import annotations
 
-from lpmatte import __version__
-from lpmatte.batch import FORMATS, render
-from lpmatte.compose import parse_color
+from lpmatte.apps.images import FORMATS, render
 from lpmatte.errors import LpmatteError
-from lpmatte.image_io import load_rgb
-from lpmatte.registry import list_models
+from lpmatte.media.compose import parse_color
+from lpmatte.media.image_io import load_rgb
+from lpmatte.model.registry import list_models
+from lpmatte.version import __version__
 
 __all__ = ["FORMATS", "LpmatteError", "__version__", "list_models", "load_rgb",
            "parse_color", "render"]
