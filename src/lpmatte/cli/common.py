@@ -55,6 +55,18 @@ def parse_lowres_side(text: str):
                                          f"got '{text}'") from None
 
 
+def parse_max_pixels(text: str) -> int | None:
+    """A pixel count (``100000000``, ``100M``); 0 means no limit (None)."""
+    import argparse
+
+    scale = {"k": 10**3, "m": 10**6, "g": 10**9}.get(text[-1:].lower(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a pixel count such as 100000000 or 100M, "
+                                         f"got '{text}'")
+    return int(digits) * scale or None
+
+
 def parse_switch(text: str):
     """``auto``, ``on`` (True) or ``off`` (False)."""
     import argparse
