@@ -56,12 +56,33 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
                 image.load()
                 return ImageOps.exif_transpose(image)
     except Image.DecompressionBombError as error:
+        size = header_size(path)  # Pillow refused before our check could see the size
+        if size is not None:
+            check_pixels(path, *size, max_pixels)
         raise LpmatteError(f"{path}: refused by Pillow's decompression-bomb check "
                            f"({error})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
             IndexError, TypeError, KeyError, struct_error, ZeroDivisionError) as error:
         # Pillow's plugins signal malformed files with any of these
         raise LpmatteError(f"{path}: not a readable image ({_describe(error)})") from None
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the header, read by the Pillow plugin that accepts the file,
+    without Pillow's bomb check (which ``Image.open`` applies before returning)."""
+    Image.init()
+    with open(path, "rb") as handle:
+        prefix = handle.read(16)
+        for name in Image.ID:
+            factory, accept = Image.OPEN[name]
+            if accept is not None and not accept(prefix):
+                continue
+            handle.seek(0)
+            try:
+                return factory(handle, str(path)).size
+            except Exception:  # noqa: BLE001 - not this plugin's format; try the next
+                continue
+    return None
 
 
 def _describe(error: Exception) -> str:
