@@ -1,0 +1,54 @@
+"""The Ray Data path writes the same files and manifest as the local path."""
+
+import pytest
+from PIL import Image
+
+import lpmatte
+from lpmatte.apps.images import matte_files
+from lpmatte.apps.manifest import parse_rows
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'lpmatte[distributed]')")
+pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'ray[data]')")
+
+from lpmatte.apps.distributed import RayOptions, matte_files_ray  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"LPMATTE_BACKEND": "eager-fp32"}})
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def images(tmp_path, portrait):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "sub").mkdir()
+    for index in range(24):
+        where = folder / "sub" if index % 3 == 0 else folder
+        Image.fromarray(portrait(40 + index % 5 * 8, 48, seed=index)).save(
+            where / f"img{index:02d}.png")
+    (folder / "bad.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    return folder
+
+
+def test_ray_outputs_are_byte_identical_to_local(cluster, images, tmp_path):
+    matter = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32")
+    local = matte_files(matter, [str(images)], tmp_path / "local", progress=False,
+                        manifest=tmp_path / "local.csv")
+    options = RayOptions(address=None, actors=2, batch_size=4, device="cpu")
+    remote = matte_files_ray([str(images)], tmp_path / "ray", cluster=options, model="lpm-s",
+                             backend="eager-fp32", manifest=tmp_path / "ray.csv")
+    assert len(remote.written) == len(local.written) == 24
+    assert [f[0] for f in remote.failures] == [str(images / "bad.jpg")]
+    for path in local.written:
+        twin = tmp_path / "ray" / path.relative_to(tmp_path / "local")
+        assert twin.read_bytes() == path.read_bytes(), twin
+    rows = {row.input: row.status for row in parse_rows(tmp_path / "ray.csv")}
+    assert rows == {row.input: row.status for row in parse_rows(tmp_path / "local.csv")}
+    again = matte_files_ray([str(images)], tmp_path / "ray", cluster=options, model="lpm-s",
+                            backend="eager-fp32", manifest=tmp_path / "ray.csv")
+    assert len(again.skipped) == 24 and not again.written
