@@ -68,3 +68,56 @@ def test_max_pixels_option_parses_suffixes(tmp_path, portrait, capsys):
                  "--max-pixels", "1k", "--quiet"])
     assert code == 1
     assert "limit of 1000 (--max-pixels)" in capsys.readouterr().err
+
+
+def cut_video(tmp_path, suffix=".webm", frames=20):
+    """A ``frames``-frame 32x32 video whose second half is cut off."""
+    av = pytest.importorskip("av")
+    path = tmp_path / f"full{suffix}"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx-vp9" if suffix == ".webm" else "libx264", rate=10)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(frames):
+            image = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path, cut
+
+
+def test_truncated_video_is_an_error_unless_allow_partial(tmp_path, capsys):
+    full, cut = cut_video(tmp_path)
+    out = tmp_path / "out.webm"
+    base = ["video", str(cut), "-o", str(out), "--format", "alpha", "--model", "lpm-s",
+            "--no-progress", "--device", "cpu", "--backend", "eager-fp32"]
+    assert main(base) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "of 20 declared frames decode" in errors[0], errors
+    assert errors[0].startswith(f"lpmatte: error: {cut}: only ")
+    assert "--allow-partial" in errors[0] and not out.exists()
+    assert main([*base, "--allow-partial"]) == 0
+    captured = capsys.readouterr()
+    assert "lost" in captured.err and "of 20 frames" in captured.err
+    kept = int(captured.out.split(": ")[1].split()[0])
+    assert 0 < kept < 20 and out.exists()
+
+
+def test_complete_video_is_not_reported_as_partial(tmp_path):
+    from lpmatte.media.video_io import VideoSource
+
+    full, _ = cut_video(tmp_path)
+    notices = []
+    source = VideoSource(full, notice=notices.append)
+    assert sum(1 for _ in source.decode()) == 20 and not notices and source.lost_frames == 0
+    source.close()
+
+
+def test_video_frames_above_max_pixels_are_refused(tmp_path):
+    from lpmatte.media.video_io import VideoSource
+
+    full, _ = cut_video(tmp_path)
+    with pytest.raises(LpmatteError, match="1024 pixels .* limit of 1000"):
+        VideoSource(full, max_pixels=1000)

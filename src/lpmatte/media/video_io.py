@@ -234,6 +234,8 @@ class VideoSource:
         total = self.stream.frames or None
         if total is None and self.stream.duration and self.stream.time_base:
             total = round(float(self.stream.duration * self.stream.time_base * self.frame_rate))
+        if total is None and self.container.duration:  # Matroska/WebM: only the container's
+            total = round(self.container.duration / 1_000_000 * float(self.frame_rate))
         if total is None and self.end is None:
             return None
         stop = total if self.end is None else round(self.end * float(self.frame_rate))

@@ -1,0 +1,35 @@
+"""A short, fixed-seed run of benchmarks/fuzz_inputs.py: every mutated file is a result or
+an LpmatteError (the long runs are in the benchmark script)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz_inputs.py"
+
+
+@pytest.fixture(scope="module")
+def fuzz():
+    spec = importlib.util.spec_from_file_location("fuzz_inputs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp", "tiff", "gif", "bmp", "mp4", "webm"])
+def test_mutated_files_give_results_or_lpmatte_errors(fuzz, fmt):
+    if fmt in fuzz.VIDEO_FORMATS:
+        pytest.importorskip("av")
+    import signal
+
+    previous = signal.signal(signal.SIGALRM, fuzz.on_alarm)
+    try:
+        tally = fuzz.fuzz_random(fmt, seconds=0, count=120, seed=7, timeout=10, findings=None)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert tally["inputs"] == 120 and tally["findings"] == 0
+    assert tally["ok"] > 0 or fmt == "png", "the mutations should not all break the file"
+    assert tally["error"] > 0, "some mutations should be refused"
