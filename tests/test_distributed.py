@@ -52,3 +52,15 @@ def test_ray_outputs_are_byte_identical_to_local(cluster, images, tmp_path):
     again = matte_files_ray([str(images)], tmp_path / "ray", cluster=options, model="lpm-s",
                             backend="eager-fp32", manifest=tmp_path / "ray.csv")
     assert len(again.skipped) == 24 and not again.written
+
+
+def test_cli_ray_flag_uses_the_running_cluster(cluster, images, tmp_path, capsys):
+    from lpmatte.cli import main
+
+    code = main(["matte", str(images), "-o", str(tmp_path / "out"), "--ray", "--model", "lpm-s",
+                 "--backend", "eager-fp32", "--device", "cpu", "--ray-actors", "1",
+                 "--manifest", str(tmp_path / "m.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 1  # bad.jpg
+    assert "24 written, 0 already done (skipped), 1 failed" in err
+    assert len(parse_rows(tmp_path / "m.jsonl")) == 25

@@ -101,7 +101,8 @@ def matte_dataset(ray, jobs: list[Job], options: RenderOptions, spec: ModelSpec,
                   cluster: RayOptions):
     """The lazy Ray Dataset of manifest rows for ``jobs``."""
     items = [{"source": str(job.source), "target": str(job.target)} for job in jobs]
-    return ray.data.from_items(items).map_batches(
+    blocks = max(1, -(-len(items) // cluster.batch_size))  # one block would feed one actor
+    return ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         MattingActor, fn_constructor_kwargs={
             "spec": spec, "device": cluster.device if not cluster.gpus else "cuda",
             "cpus": cluster.cpus, "options": options},
