@@ -194,8 +194,9 @@ def fuzz_atheris(fmt: str, seconds: float, timeout: float, rss_mb: int) -> None:
     def one_input(data: bytes) -> None:
         check(data, fmt, folder, timeout)
 
+    atheris.instrument_all()  # coverage of the Python readers (Pillow plugins, ours)
     atheris.Setup([sys.argv[0], str(corpus), f"-max_total_time={int(seconds)}",
-                   f"-rss_limit_mb={rss_mb}", f"-timeout={int(timeout * 10) + 1}",
+                   f"-rss_limit_mb={rss_mb}", "-max_len=65536", f"-timeout={int(timeout * 10) + 1}",
                    "-print_final_stats=1"], one_input)
     atheris.Fuzz()
 
