@@ -54,10 +54,22 @@ def test_ray_outputs_are_byte_identical_to_local(cluster, images, tmp_path):
     assert len(again.skipped) == 24 and not again.written
 
 
+def test_bare_ray_flag_leaves_addresses_and_inputs_apart():
+    from argparse import Namespace
+
+    from lpmatte.cli.matte import ray_address
+
+    for given, address, inputs in [("in/", "auto", ["in/", "b"]), ("10.0.0.1:6379",
+                                   "10.0.0.1:6379", ["b"]), ("ray://head:10001", "ray://head:10001",
+                                   ["b"]), (None, None, ["b"])]:
+        args = Namespace(ray=given, inputs=["b"])
+        assert ray_address(args) == address and args.inputs == inputs
+
+
 def test_cli_ray_flag_uses_the_running_cluster(cluster, images, tmp_path, capsys):
     from lpmatte.cli import main
 
-    code = main(["matte", str(images), "-o", str(tmp_path / "out"), "--ray", "--model", "lpm-s",
+    code = main(["matte", "--ray", str(images), "-o", str(tmp_path / "out"), "--model", "lpm-s",
                  "--backend", "eager-fp32", "--device", "cpu", "--ray-actors", "1",
                  "--manifest", str(tmp_path / "m.jsonl")])
     err = capsys.readouterr().err

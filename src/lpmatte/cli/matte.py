@@ -58,8 +58,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def ray_address(args) -> str | None:
+    """The --ray address; a bare ``--ray`` before INPUT took the first input as its value
+    (argparse cannot tell), so anything that is no address goes back to the inputs."""
+    value = args.ray
+    if value is None or value in ("auto", "local") or "://" in value or (
+            ":" in value and value.rsplit(":", 1)[1].isdigit()):
+        return value
+    args.inputs.insert(0, value)
+    return "auto"
+
+
 def run(args) -> int:
     background = parse_background(args.background) if args.format == "composite" else None
+    args.ray = ray_address(args)
     if args.ray is not None:
         from lpmatte.apps.distributed import RayOptions, matte_files_ray
 
