@@ -59,9 +59,9 @@ def test_bare_ray_flag_leaves_addresses_and_inputs_apart():
 
     from lpmatte.cli.matte import ray_address
 
-    for given, address, inputs in [("in/", "auto", ["in/", "b"]), ("10.0.0.1:6379",
-                                   "10.0.0.1:6379", ["b"]), ("ray://head:10001", "ray://head:10001",
-                                   ["b"]), (None, None, ["b"])]:
+    cases = [("in/", "auto", ["in/", "b"]), ("10.0.0.1:6379", "10.0.0.1:6379", ["b"]),
+             ("ray://head:10001", "ray://head:10001", ["b"]), (None, None, ["b"])]
+    for given, address, inputs in cases:
         args = Namespace(ray=given, inputs=["b"])
         assert ray_address(args) == address and args.inputs == inputs
 
