@@ -173,7 +173,7 @@ class VideoSource:
                  max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
                  notice: Callable[[str], None] | None = None):
         self.name = str(path)
-        self.allow_partial, self.notice = allow_partial, notice
+        self.allow_partial, self.notice, self.max_pixels = allow_partial, notice, max_pixels
         self.lost_frames = 0  # frames declared by the header that did not decode
         self.start, self.end = start, end
         self.input_format = input_format
@@ -263,6 +263,8 @@ class VideoSource:
                 if self.end is not None and seconds >= self.end - 1e-6:
                     reached_end = True
                     break
+                # the size can change mid-stream: check each frame before converting it
+                image_io.check_pixels(self.name, frame.width, frame.height, self.max_pixels)
                 if self.first_pts is None:
                     self.first_pts = pts  # read by the audio copier once frames flow
                 elif abs(pts - last - step) > step / 2:
