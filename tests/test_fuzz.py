@@ -33,3 +33,21 @@ def test_mutated_files_give_results_or_lpmatte_errors(fuzz, fmt):
     assert tally["inputs"] == 120 and tally["findings"] == 0
     assert tally["ok"] > 0 or fmt == "png", "the mutations should not all break the file"
     assert tally["error"] > 0, "some mutations should be refused"
+
+
+def test_corrupt_size_field_asking_for_gigabytes_is_an_lpmatte_error(tmp_path, monkeypatch):
+    # found by fuzzing: a PNG chunk length of ~4 GB made Pillow's reader raise MemoryError
+    from PIL import Image, ImageFile
+
+    from lpmatte.errors import LpmatteError
+    from lpmatte.media.image_io import load_rgb
+
+    path = tmp_path / "p.png"
+    Image.new("RGB", (8, 8)).save(path)
+
+    def ask_too_much(self):
+        raise MemoryError
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", ask_too_much)
+    with pytest.raises(LpmatteError, match="more memory than there is"):
+        load_rgb(path)

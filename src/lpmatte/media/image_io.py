@@ -61,6 +61,10 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             check_pixels(path, *size, max_pixels)
         raise LpmatteError(f"{path}: refused by Pillow's decompression-bomb check "
                            f"({error})") from None
+    except MemoryError:
+        # a corrupt chunk length can make Pillow ask for gigabytes (found by fuzzing)
+        raise LpmatteError(f"{path}: not a readable image (a corrupt size field asks for "
+                           "more memory than there is)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
             IndexError, TypeError, KeyError, struct_error, ZeroDivisionError) as error:
         # Pillow's plugins signal malformed files with any of these
