@@ -6,6 +6,7 @@ import sys
 
 from lpmatte.apps.images import FORMATS, matte_files
 from lpmatte.cli.common import add_command, add_model_arguments, load_matter, parse_max_pixels
+from lpmatte.errors import LpmatteError
 from lpmatte.media.compose import parse_background
 from lpmatte.media.image_io import DEFAULT_MAX_PIXELS
 
@@ -27,7 +28,8 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers, "matte", "matte images (files, folders, globs)", examples=EXAMPLES,
         description="Predict the alpha matte of each input image and write OUTDIR/<stem>.png.")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    # "*", not "+": a bare --ray takes the first INPUT as its value and gives it back in run()
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or globs")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     parser.add_argument("--format", choices=FORMATS, default="alpha",
                         help="alpha: 8-bit matte; rgba: cutout with estimated foreground colours; "
@@ -72,6 +74,8 @@ def ray_address(args) -> str | None:
 def run(args) -> int:
     background = parse_background(args.background) if args.format == "composite" else None
     args.ray = ray_address(args)
+    if not args.inputs:
+        raise LpmatteError("matte: give at least one INPUT (image file, folder or glob)")
     if args.ray is not None:
         from lpmatte.apps.distributed import RayOptions, matte_files_ray
 

@@ -253,7 +253,7 @@ class VideoSource:
         if self.start:
             self._seek(origin + int(self.start / self.time_base))
         step = max(1, round(1 / (self.frame_rate * self.time_base)))  # one frame, in pts
-        last, index, reached_end = None, 0, False
+        last, index, reached_end, last_seconds = None, 0, False, None
         try:
             for frame in self.container.decode(self.stream):
                 pts = repaired_pts(frame.pts, last, step, origin)
@@ -269,39 +269,60 @@ class VideoSource:
                     self.first_pts = pts  # read by the audio copier once frames flow
                 elif abs(pts - last - step) > step / 2:
                     self.irregular_timing = True
-                last, relative = pts, pts - self.first_pts
+                last, relative, last_seconds = pts, pts - self.first_pts, seconds
                 time = float(relative * self.time_base)
                 yield DecodedFrame(index, relative, time, upright(frame))
                 index += 1
         except (av.error.FFmpegError, ValueError, MemoryError) as error:
-            failure = f"decoding failed after {index} frames ({_reason(error)})"
-            if not self.allow_partial:
-                raise LpmatteError(f"{self.name}: {failure}; --allow-partial keeps the frames "
-                                   "before the failure") from None
-            self._report_loss(index, failure)
+            declared = self.estimated_frames() if self.is_file else None
+            lost = max(0, declared - index) if declared else None
+            self._lost(index, f"decoding failed after {index} frames ({_reason(error)})",
+                       lost, declared)
             return
         if not reached_end:
-            self._check_count(index)
+            self._check_complete(index, last_seconds)
 
-    def _check_count(self, found: int) -> None:
-        """Compare the frames decoded with the header's count (files only: streams and
-        devices declare none)."""
-        declared = self.estimated_frames() if self.is_file else None
-        # duration * rate estimates can be a frame or two off; a cut file loses more
-        if declared is None or found >= declared - max(2, declared // 100):
+    def _check_complete(self, found: int, last_seconds: float | None) -> None:
+        """Compare what decoded with what the header declares (files only: streams and
+        devices declare nothing): the exact frame count where the container stores one
+        (MP4, MOV), else the duration (Matroska, WebM: frame rates may vary)."""
+        if not self.is_file:
             return
-        if not self.allow_partial:
-            raise LpmatteError(f"{self.name}: only {found} of {declared} declared frames "
-                               "decode (truncated or corrupt file); --allow-partial keeps them")
-        self._report_loss(found, f"only {found} of {declared} declared frames decode")
+        exact = self.stream.frames if not self.start and self.end is None else 0
+        if exact:
+            if found < exact:
+                self._lost(found, f"only {found} of {exact} declared frames decode",
+                           exact - found, exact)
+            return
+        duration = self.declared_seconds()
+        if duration is None:
+            return
+        expected = min(duration, self.end) if self.end is not None else duration
+        frame = 1 / float(self.frame_rate)
+        covered = (last_seconds + frame) if last_seconds is not None else (self.start or 0)
+        if covered < expected - max(2 * frame, 0.01 * expected):
+            missing = round((expected - covered) / frame)
+            self._lost(found, f"only {found} frames decode, up to {covered:.2f} s of the "
+                              f"declared {expected:.2f} s", missing, found + missing)
 
-    def _report_loss(self, found: int, reason: str) -> None:
-        declared = self.estimated_frames() if self.is_file else None
-        self.lost_frames = max(0, declared - found) if declared else 0
-        share = f" ({100 * self.lost_frames / declared:.1f}%)" if declared else ""
-        lost = f"{self.lost_frames} of {declared} frames{share}" if declared else "some frames"
+    def declared_seconds(self) -> float | None:
+        """The video's duration from the header, in seconds from the stream's first frame."""
+        if self.stream.duration and self.stream.time_base:
+            return float(self.stream.duration * self.stream.time_base)
+        if self.container.duration:
+            return self.container.duration / 1_000_000
+        return None
+
+    def _lost(self, found: int, reason: str, lost: int | None, declared: int | None) -> None:
+        """A shortfall: an error, or with ``allow_partial`` a notice of what was lost."""
+        if not self.allow_partial:
+            raise LpmatteError(f"{self.name}: {reason} (truncated or corrupt file); "
+                               "--allow-partial keeps what decodes")
+        self.lost_frames = lost or 0
+        share = f" ({100 * lost / declared:.1f}%)" if lost and declared else ""
+        amount = f"about {lost} of {declared} frames{share}" if lost else "the rest"
         if self.notice is not None:
-            self.notice(f"warning: {self.name}: {reason}; kept {found}, lost {lost}")
+            self.notice(f"warning: {self.name}: {reason}; kept {found} frames, lost {amount}")
 
     def _seek(self, pts: int) -> None:
         av = import_av()
