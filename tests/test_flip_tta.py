@@ -100,7 +100,7 @@ def test_cli_option_profile_and_errors(tmp_path, weights, portrait, capsys):
             str(weights), "--backend", "eager-fp32", "--quiet"]
     assert main([*args, "--flip-tta", "off"]) == 0
     off = np.asarray(Image.open(tmp_path / "out" / "p.png"))
-    assert main([*args, "--flip-tta", "auto"]) == 0
+    assert main([*args, "--flip-tta", "auto", "--overwrite"]) == 0  # the output exists
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "out" / "p.png")), off)
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--flip-tta", "maybe"])

@@ -36,7 +36,7 @@ from lpmatte.api import as_matter
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.temporal import video_predictor
 from lpmatte.media.compose import DEFAULT_BACKGROUND, composite_image, parse_background
-from lpmatte.media.image_io import IMAGE_SUFFIXES, to_uint8
+from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, to_uint8
 from lpmatte.media.video_io import (
     H264,
     MPEG4,
@@ -266,7 +266,8 @@ def convert_video(input, output, format: str | None = None, background: str | No
                   start=None, end=None,
                   stabilize: bool = True,
                   progress: bool = True, audio: bool = True, input_format: str | None = None,
-                  queue_size: int = 8,
+                  queue_size: int = 8, allow_partial: bool = False,
+                  max_pixels: int | None = DEFAULT_MAX_PIXELS,
                   notice: Callable[[str], None] = _warn) -> VideoResult:
     """Matte every frame of ``input`` and write ``output`` in ``format``.
 
@@ -285,12 +286,16 @@ def convert_video(input, output, format: str | None = None, background: str | No
         audio: copy the first audio track (re-encoded if the container needs it).
         input_format: FFmpeg demuxer to force, e.g. ``v4l2`` for a webcam (then use ``end``).
         queue_size: frames buffered between decoding, the model and encoding.
+        allow_partial: keep what decodes of a truncated or corrupt file (see
+            :class:`~lpmatte.media.video_io.VideoSource`) instead of failing.
+        max_pixels: refuse frames larger than this many pixels (None: no limit).
         notice: receives one-line remarks (odd size padding, audio, variable frame rate).
     """
     target = resolve_target(output, format)
     start, end = parse_time(start), parse_time(end)
     backdrop = make_background(target.format, background)
-    source = VideoSource(input, start, end, input_format)
+    source = VideoSource(input, start, end, input_format, allow_partial, max_pixels,
+                         notice)
     try:
         if source.is_file and target.path.resolve() == Path(source.name).resolve():
             raise LpmatteError(f"{target.path}: output would overwrite the input")

@@ -74,6 +74,18 @@ def add_quiet_argument(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def parse_max_pixels(text: str) -> int | None:
+    """A pixel count (``100000000``, ``100M``); 0 means no limit (None)."""
+    import argparse
+
+    scale = {"k": 10**3, "m": 10**6, "g": 10**9}.get(text[-1:].lower(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a pixel count such as 100000000 or 100M, "
+                                         f"got '{text}'")
+    return int(digits) * scale or None
+
+
 def parse_switch(text: str):
     """``auto``, ``on`` (True) or ``off`` (False)."""
     import argparse

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from lpmatte.apps.video import FORMATS, convert_video
-from lpmatte.cli.common import add_command, add_model_arguments, load_matter
+from lpmatte.cli.common import add_command, add_model_arguments, load_matter, parse_max_pixels
+from lpmatte.media.image_io import DEFAULT_MAX_PIXELS
 
 EXAMPLES = """\
 formats:
@@ -54,6 +55,12 @@ def register(subparsers) -> None:
                         help="no progress bar")
     parser.add_argument("--input-format", metavar="FMT",
                         help="FFmpeg input format for devices: v4l2, avfoundation, dshow, ...")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="keep the frames of a truncated or corrupt file that decode "
+                             "(default: such a file is an error) and report how many were lost")
+    parser.add_argument("--max-pixels", type=parse_max_pixels, default=DEFAULT_MAX_PIXELS,
+                        metavar="N", help=f"refuse frames above N pixels (default "
+                                          f"{DEFAULT_MAX_PIXELS}; 0: no limit)")
     parser.set_defaults(func=run)
 
 
@@ -62,7 +69,8 @@ def run(args) -> int:
         args.input, args.output, format=args.format, background=args.background,
         matter=load_matter(args), start=args.start,
         end=args.end, stabilize=args.stabilize, progress=args.progress, audio=args.audio,
-        input_format=args.input_format)
+        input_format=args.input_format, allow_partial=args.allow_partial,
+        max_pixels=args.max_pixels)
     print(f"{result.output}: {result.frames} frames ({result.format}), "
           f"{result.fps:.1f} fps end to end, model {result.model_fps:.1f} fps")
     return 0

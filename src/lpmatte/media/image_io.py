@@ -7,9 +7,12 @@ used here because it drops EXIF orientation for PNG and mishandles palettes.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
+from struct import error as struct_error
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,20 +21,77 @@ from lpmatte.errors import LpmatteError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
+# 100 MP: well above 8K photos (33 MP) and 100 MP sensors' 11648x8736 = 102 MP is the rare
+# exception that needs --max-pixels; a decoded 100 MP RGB image is 1.2 GB as float32.
+DEFAULT_MAX_PIXELS = 100_000_000
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open ``path`` fully decoded and upright (EXIF orientation applied)."""
+
+def check_pixels(name, width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse a ``width`` x ``height`` image above ``max_pixels`` (None: no limit) before any
+    memory is spent on decoding it."""
+    pixels = int(width) * int(height)
+    if max_pixels is not None and pixels > max_pixels:
+        raise LpmatteError(f"{name}: image has {pixels} pixels ({width}x{height}), more than "
+                           f"the limit of {max_pixels} (--max-pixels)")
+
+
+def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS
+               ) -> Image.Image:
+    """Open ``path`` fully decoded and upright (EXIF orientation applied).
+
+    The size in the header is checked against ``max_pixels`` before decoding (Pillow's
+    ``Image.open`` reads only the header), so a tiny file declaring a huge image costs nothing.
+    """
     path = Path(path)
     if not path.is_file():
         raise LpmatteError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise LpmatteError(f"{path}: empty file")
     try:
-        with Image.open(path) as image:
-            image.load()
-            return ImageOps.exif_transpose(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise LpmatteError(f"{path}: not a readable image ({error})") from None
+        with warnings.catch_warnings():
+            # our own limit applies; Pillow's warning would only be noise on stderr
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                check_pixels(path, *image.size, max_pixels)
+                image.load()
+                return ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError as error:
+        size = header_size(path)  # Pillow refused before our check could see the size
+        if size is not None:
+            check_pixels(path, *size, max_pixels)
+        raise LpmatteError(f"{path}: refused by Pillow's decompression-bomb check "
+                           f"({error})") from None
+    except MemoryError:
+        # a corrupt chunk length can make Pillow ask for gigabytes (found by fuzzing)
+        raise LpmatteError(f"{path}: not a readable image (a corrupt size field asks for "
+                           "more memory than there is)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            IndexError, TypeError, KeyError, struct_error, ZeroDivisionError) as error:
+        # Pillow's plugins signal malformed files with any of these
+        raise LpmatteError(f"{path}: not a readable image ({_describe(error)})") from None
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the header, read by the Pillow plugin that accepts the file,
+    without Pillow's bomb check (which ``Image.open`` applies before returning)."""
+    Image.init()
+    with open(path, "rb") as handle:
+        prefix = handle.read(16)
+        for name in Image.ID:
+            factory, accept = Image.OPEN[name]
+            if accept is not None and not accept(prefix):
+                continue
+            handle.seek(0)
+            try:
+                return factory(handle, str(path)).size
+            except Exception:  # noqa: BLE001 - not this plugin's format; try the next
+                continue
+    return None
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return text[:200] or type(error).__name__
 
 
 def pil_to_float(image: Image.Image) -> np.ndarray:
@@ -79,10 +139,12 @@ def to_rgb(array: np.ndarray) -> np.ndarray:
     raise LpmatteError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {array.shape}")
 
 
-def load_rgb(image) -> np.ndarray:
-    """Path, Pillow image or numpy array -> contiguous float32 HxWx3 RGB in [0, 1]."""
+def load_rgb(image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Path, Pillow image or numpy array -> contiguous float32 HxWx3 RGB in [0, 1].
+
+    A file above ``max_pixels`` is refused before decoding (see :func:`open_image`)."""
     if isinstance(image, (str, os.PathLike)):
-        image = open_image(image)
+        image = open_image(image, max_pixels)
     if isinstance(image, Image.Image):
         array = pil_to_float(image)
     elif isinstance(image, np.ndarray):
@@ -136,24 +198,74 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(array, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+TEMP_MARK = ".part-"  # in every temporary output name: ``.<name>.part-<random>[suffix]``
+
+
+def is_temporary(path: Path) -> bool:
+    """True for a temporary output of :class:`AtomicOutput` (a leftover if its run died)."""
+    return path.name.startswith(".") and TEMP_MARK in path.name
+
+
+class AtomicOutput:
+    """A temporary file or folder next to ``path`` that becomes ``path`` only on success.
+
+    ``with AtomicOutput(path) as tmp:`` write to ``tmp``; if the block raises (or is
+    interrupted) ``tmp`` is removed and ``path`` is untouched, so a file under its final name
+    is always complete. The temporary name keeps the suffix, so writers pick the format from it.
+    An existing folder is replaced by moving it aside first.
+    """
+
+    def __init__(self, path, folder: bool = False):
+        self.path, self.folder = Path(path), folder
+        if not folder and self.path.is_dir():
+            raise LpmatteError(f"{self.path}: is a folder, expected a file name")
+
+    def __enter__(self) -> Path:
+        make_parent(self.path)
+        prefix = f".{self.path.name}{TEMP_MARK}"
+        if self.folder:
+            self.tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=self.path.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=self.path.suffix,
+                                        dir=self.path.parent)
+            os.close(fd)
+            self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            remove(self.tmp)
+        elif self.folder:
+            self._replace_folder()
+        else:
+            try:
+                os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+                os.replace(self.tmp, self.path)
+            except BaseException:
+                remove(self.tmp)
+                raise
+
+    def _replace_folder(self) -> None:
+        if not self.path.exists():
+            os.replace(self.tmp, self.path)
+            return
+        old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
+        os.replace(self.path, old / "previous")
+        os.replace(self.tmp, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so no half-written file ever has
-    the final name. The temporary file keeps the suffix so writers pick the format from it."""
-    path = Path(path)
+    """Call ``write(tmp_path)`` inside an :class:`AtomicOutput` for ``path``."""
+    with AtomicOutput(path) as tmp:
+        write(str(tmp))
+
+
+def remove(path: Path) -> None:
     if path.is_dir():
-        raise LpmatteError(f"{path}: is a folder, expected a file name")
-    make_parent(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
-                               dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def make_parent(path: Path) -> None:

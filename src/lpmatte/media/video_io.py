@@ -14,11 +14,8 @@ Outputs are written under a temporary name next to the final one and renamed at 
 
 from __future__ import annotations
 
-import os
 import queue
 import re
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import make_parent
+from lpmatte.media import image_io
 
 FRAME_NAME = "{:06d}.png"  # PNG sequence file names: 000000.png, 000001.png, ...
 _FRAME_NAME_PATTERN = re.compile(r"\d{6}\.png")
@@ -164,11 +161,20 @@ class VideoSource:
         start: first second to keep (counted from the first frame), or None.
         end: second at which to stop (exclusive), or None.
         input_format: FFmpeg demuxer name to force (``v4l2``, ``avfoundation``, ``dshow``...).
+        allow_partial: a file that yields fewer frames than its header declares (cut short,
+            partly corrupt) is an error unless this is True; then what decodes is kept and
+            ``notice`` is told how many frames were lost.
+        max_pixels: refuse frames larger than this (None: no limit).
+        notice: receives the one-line loss report of ``allow_partial``.
     """
 
     def __init__(self, path, start: float | None = None, end: float | None = None,
-                 input_format: str | None = None):
+                 input_format: str | None = None, allow_partial: bool = False,
+                 max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
+                 notice: Callable[[str], None] | None = None):
         self.name = str(path)
+        self.allow_partial, self.notice, self.max_pixels = allow_partial, notice, max_pixels
+        self.lost_frames = 0  # frames declared by the header that did not decode
         self.start, self.end = start, end
         self.input_format = input_format
         self.is_file = not is_stream_url(self.name) and input_format is None
@@ -176,6 +182,12 @@ class VideoSource:
             raise LpmatteError(f"bad time range: --start {start} --end {end}")
         self.container = self._open()
         self.stream = self._video_stream()
+        context = self.stream.codec_context
+        try:
+            image_io.check_pixels(self.name, context.width, context.height, max_pixels)
+        except LpmatteError:
+            self.close()
+            raise
         self.time_base = self.stream.time_base or Fraction(1, 90000)
         self.first_pts = None  # pts of the first frame kept, once decoding has reached it
         self.irregular_timing = False
@@ -222,6 +234,8 @@ class VideoSource:
         total = self.stream.frames or None
         if total is None and self.stream.duration and self.stream.time_base:
             total = round(float(self.stream.duration * self.stream.time_base * self.frame_rate))
+        if total is None and self.container.duration:  # Matroska/WebM: only the container's
+            total = round(self.container.duration / 1_000_000 * float(self.frame_rate))
         if total is None and self.end is None:
             return None
         stop = total if self.end is None else round(self.end * float(self.frame_rate))
@@ -239,7 +253,7 @@ class VideoSource:
         if self.start:
             self._seek(origin + int(self.start / self.time_base))
         step = max(1, round(1 / (self.frame_rate * self.time_base)))  # one frame, in pts
-        last, index = None, 0
+        last, index, reached_end, last_seconds = None, 0, False, None
         try:
             for frame in self.container.decode(self.stream):
                 pts = repaired_pts(frame.pts, last, step, origin)
@@ -247,18 +261,68 @@ class VideoSource:
                 if self.start and seconds < self.start - 1e-6:
                     continue
                 if self.end is not None and seconds >= self.end - 1e-6:
+                    reached_end = True
                     break
+                # the size can change mid-stream: check each frame before converting it
+                image_io.check_pixels(self.name, frame.width, frame.height, self.max_pixels)
                 if self.first_pts is None:
                     self.first_pts = pts  # read by the audio copier once frames flow
                 elif abs(pts - last - step) > step / 2:
                     self.irregular_timing = True
-                last, relative = pts, pts - self.first_pts
+                last, relative, last_seconds = pts, pts - self.first_pts, seconds
                 time = float(relative * self.time_base)
                 yield DecodedFrame(index, relative, time, upright(frame))
                 index += 1
-        except av.error.FFmpegError as error:
-            raise LpmatteError(f"{self.name}: decoding failed after {index} frames "
-                               f"({_reason(error)})") from None
+        except (av.error.FFmpegError, ValueError, MemoryError) as error:
+            declared = self.estimated_frames() if self.is_file else None
+            lost = max(0, declared - index) if declared else None
+            self._lost(index, f"decoding failed after {index} frames ({_reason(error)})",
+                       lost, declared)
+            return
+        if not reached_end:
+            self._check_complete(index, last_seconds)
+
+    def _check_complete(self, found: int, last_seconds: float | None) -> None:
+        """Compare what decoded with what the header declares (files only: streams and
+        devices declare nothing): the exact frame count where the container stores one
+        (MP4, MOV), else the duration (Matroska, WebM: frame rates may vary)."""
+        if not self.is_file:
+            return
+        exact = self.stream.frames if not self.start and self.end is None else 0
+        if exact:
+            if found < exact:
+                self._lost(found, f"only {found} of {exact} declared frames decode",
+                           exact - found, exact)
+            return
+        duration = self.declared_seconds()
+        if duration is None:
+            return
+        expected = min(duration, self.end) if self.end is not None else duration
+        frame = 1 / float(self.frame_rate)
+        covered = (last_seconds + frame) if last_seconds is not None else (self.start or 0)
+        if covered < expected - max(2 * frame, 0.01 * expected):
+            missing = round((expected - covered) / frame)
+            self._lost(found, f"only {found} frames decode, up to {covered:.2f} s of the "
+                              f"declared {expected:.2f} s", missing, found + missing)
+
+    def declared_seconds(self) -> float | None:
+        """The video's duration from the header, in seconds from the stream's first frame."""
+        if self.stream.duration and self.stream.time_base:
+            return float(self.stream.duration * self.stream.time_base)
+        if self.container.duration:
+            return self.container.duration / 1_000_000
+        return None
+
+    def _lost(self, found: int, reason: str, lost: int | None, declared: int | None) -> None:
+        """A shortfall: an error, or with ``allow_partial`` a notice of what was lost."""
+        if not self.allow_partial:
+            raise LpmatteError(f"{self.name}: {reason} (truncated or corrupt file); "
+                               "--allow-partial keeps what decodes")
+        self.lost_frames = lost or 0
+        share = f" ({100 * lost / declared:.1f}%)" if lost and declared else ""
+        amount = f"about {lost} of {declared} frames{share}" if lost else "the rest"
+        if self.notice is not None:
+            self.notice(f"warning: {self.name}: {reason}; kept {found} frames, lost {amount}")
 
     def _seek(self, pts: int) -> None:
         av = import_av()
@@ -556,46 +620,13 @@ def is_frame_folder(path: Path) -> bool:
         entry.is_file() and _FRAME_NAME_PATTERN.fullmatch(entry.name) for entry in path.iterdir())
 
 
-class AtomicOutput:
-    """A temporary file or folder next to ``path`` that replaces ``path`` only on success.
-
-    ``with AtomicOutput(path, folder=False) as tmp:`` write to ``tmp``; if the block raises
-    (or is interrupted), ``tmp`` is removed and ``path`` is untouched. An existing folder is
-    only replaced if it holds nothing but frames of an earlier run (see :func:`is_frame_folder`).
-    """
+class AtomicOutput(image_io.AtomicOutput):
+    """:class:`lpmatte.media.image_io.AtomicOutput` that refuses to replace a folder holding
+    anything but frames of an earlier run (see :func:`check_output_path`)."""
 
     def __init__(self, path, folder: bool = False):
-        self.path, self.folder = Path(path), folder
-        check_output_path(self.path, folder)
-
-    def __enter__(self) -> Path:
-        parent = self.path.parent
-        make_parent(self.path)
-        prefix = f".{self.path.name}.part-"
-        if self.folder:
-            self.tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-        else:
-            fd, name = tempfile.mkstemp(prefix=prefix, suffix=self.path.suffix, dir=parent)
-            os.close(fd)
-            self.tmp = Path(name)
-        return self.tmp
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is not None:
-            remove(self.tmp)
-        elif self.folder:
-            self._replace_folder()
-        else:
-            os.replace(self.tmp, self.path)
-
-    def _replace_folder(self) -> None:
-        if not self.path.exists():
-            os.replace(self.tmp, self.path)
-            return
-        old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-        os.replace(self.path, old / "frames")
-        os.replace(self.tmp, self.path)
-        shutil.rmtree(old, ignore_errors=True)
+        check_output_path(Path(path), folder)
+        super().__init__(path, folder)
 
 
 def check_output_path(path: Path, folder: bool) -> None:
@@ -604,10 +635,3 @@ def check_output_path(path: Path, folder: bool) -> None:
         raise LpmatteError(f"{path}: exists and holds other files; choose an empty or new folder")
     if not folder and path.is_dir():
         raise LpmatteError(f"{path}: is a folder; give a file name such as {path / 'out.mov'}")
-
-
-def remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
