@@ -61,10 +61,10 @@ class MattingActor:
     def __init__(self, spec: ModelSpec, device: str, cpus: float, options: RenderOptions):
         import torch
 
-        import lpmatte
+        from lpmatte.api import load
 
         torch.set_num_threads(max(1, int(cpus)))  # one actor per CPU must not oversubscribe
-        self.matter = lpmatte.load(spec.model, device=device, backend=spec.backend,
+        self.matter = load(spec.model, device=device, backend=spec.backend,
                                    lowres_side=spec.lowres_side, flip_tta=spec.flip_tta)
         self.options = options
 
