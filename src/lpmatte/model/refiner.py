@@ -70,12 +70,32 @@ class RegionDecoder(nn.Module):
         self.up2 = conv_bn_lrelu(channels[0], channels[1], kernel=1)
         self.fuse = conv_bn_lrelu(channels[1] + IN_CHANNELS, channels[2], padding=1)
         self.out = nn.Conv2d(channels[2], 1, 1)
+        self.register_load_state_dict_pre_hook(upgrade_transposed_decoder)
 
     def forward(self, features: torch.Tensor, token: torch.Tensor,
                 regions: torch.Tensor) -> torch.Tensor:
         x = self.up1[0](upsample2(features)) + self.token_in(token)[:, :, None, None]
         x = self.up2(upsample2(self.up1[1:](x)))
         return self.out(self.fuse(torch.cat([x, regions], 1)))
+
+
+def upgrade_transposed_decoder(module: RegionDecoder, state_dict: dict, prefix: str,
+                               *args) -> None:
+    """Load weights of the former transposed-convolution decoder (every lpmatte weights file
+    before the texture fix) into this one: each 2x2 transposed kernel becomes its mean over
+    the four tile positions, i.e. the old decoder with its fixed per-pixel tile averaged
+    out (the centre tap of up1's 3x3 kernel, ``token_in``, and up2's 1x1 kernel)."""
+    old = state_dict.get(prefix + "up1.0.weight")
+    if old is None or old.shape[-2:] != (2, 2):
+        return
+    channels = module.up1[0].weight.shape[1]
+    mean = old.mean((2, 3)).t()  # [out, C + D]
+    kernel = torch.zeros_like(module.up1[0].weight)
+    kernel[:, :, 1, 1] = mean[:, :channels]
+    state_dict[prefix + "up1.0.weight"] = kernel
+    state_dict[prefix + "token_in.weight"] = mean[:, channels:].contiguous()
+    up2 = state_dict[prefix + "up2.0.weight"]  # [in, out, 2, 2]
+    state_dict[prefix + "up2.0.weight"] = up2.mean((2, 3)).t()[:, :, None, None].contiguous()
 
 
 class Refiner(nn.Module):
