@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 import torch
 
+from lpmatte.data.datasets.trimap import generate_trimap, trimap_classes
 from lpmatte.errors import LpmatteError
 
 TRIMAP_KERNEL = 7  # px, ellipse (reference code)
-BACKGROUND, UNKNOWN, FOREGROUND = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -409,10 +409,7 @@ def linear_augment(images: list[np.ndarray], rng: np.random.Generator) -> list[n
 def trimap_target(alpha: np.ndarray, kernel_size: int = TRIMAP_KERNEL) -> np.ndarray:
     """uint8 alpha HxW -> uint8 classes 0 background, 1 unknown, 2 foreground, with
     unknown = dilate(alpha > 0) - erode(alpha == 255) by a ``kernel_size`` ellipse."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel_size, kernel_size))
-    grown = cv2.dilate((alpha > 0).astype(np.uint8), kernel)
-    core = cv2.erode((alpha == 255).astype(np.uint8), kernel)
-    return np.where(core > 0, FOREGROUND, np.where(grown > 0, UNKNOWN, BACKGROUND)).astype(np.uint8)
+    return trimap_classes(generate_trimap(alpha, kernel_size))
 
 
 @dataclass

@@ -100,14 +100,13 @@ def pasteable_box(alpha: np.ndarray) -> tuple[tuple[int, int, int, int], set[str
         return None
     sides = cut_sides(box, alpha.shape)
     if sides & {"left", "right"}:
-        x0, y0, x1, y1 = box
-        border = np.r_[alpha[:, :EDGE_TOUCH_PX + 1].any(1), alpha[:, -EDGE_TOUCH_PX - 1:].any(1)]
-        rows = np.flatnonzero(border.reshape(2, -1).any(0))
-        cut = int(rows[0])
+        y0, y1 = box[1], box[3]
+        side_pixels = alpha[:, :EDGE_TOUCH_PX + 1].any(1) | alpha[:, -EDGE_TOUCH_PX - 1:].any(1)
+        cut = int(np.flatnonzero(side_pixels)[0])
         if cut - y0 < (y1 - y0) / 3:
             return None
-        box = (x0, y0, x1, cut)
-        sides = (sides - {"left", "right"}) | {"bottom"}
+        box = person_box(alpha[:cut])
+        sides = cut_sides(box, alpha[:cut].shape)
     if {"top", "bottom"} <= sides:
         return None
     return box, sides

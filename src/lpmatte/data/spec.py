@@ -19,6 +19,10 @@ SPEC is one of:
       kind = "p3m"                             # any lpmatte.data.datasets kind, with its split
       split = "train"
       backgrounds = ["/data/wallpapers"]       # replaces the global list for this source
+      [[sources]]
+      path = "/data/BG-20K"
+      kind = "bg20k"                           # backgrounds, not people: its split folder
+                                               # joins the global background list
 
 ``group_composites`` (default 0) is the share of the training draws that are composites
 of 1-6 person cutouts of the sources, at 8%-100% of the frame height, partly outside it,
@@ -184,6 +188,11 @@ def spec_from_config(data: dict, base: Path, origin: str) -> DataSpec:
     if not isinstance(entries, list) or not entries:
         raise LpmatteError(f"{origin}: 'sources' must be a non-empty list")
     shared = _folders(data.get("backgrounds", []), base, origin)
+    shared += tuple(_background_set(entry, base) for entry in entries if _is_background(entry))
+    entries = [entry for entry in entries if not _is_background(entry)]
+    if not entries:
+        raise LpmatteError(f"{origin}: every source is a background set (kind bg20k); "
+                           "add a source of people")
     sources = [_config_source(entry, base, shared, origin) for entry in entries]
     names = [source.name for source in sources]
     if len(set(names)) != len(names):
@@ -191,6 +200,21 @@ def spec_from_config(data: dict, base: Path, origin: str) -> DataSpec:
     share = _share(data.get("procedural_backgrounds", 0.5), origin, "procedural_backgrounds")
     groups = _share(data.get("group_composites", 0.0), origin, "group_composites")
     return DataSpec(tuple(sources), share, origin, group_composites=groups)
+
+
+def _is_background(entry) -> bool:
+    from lpmatte.data.datasets import canonical_kind
+
+    return isinstance(entry, dict) and canonical_kind(str(entry.get("kind", "folder"))) == "bg20k"
+
+
+def _background_set(entry: dict, base: Path) -> Path:
+    """The image folder of a BG-20K source entry (its split, ``train`` by default)."""
+    from lpmatte.data.datasets.backgrounds import BG20K
+
+    if "path" not in entry:
+        raise LpmatteError(f"every source needs a 'path' (got {entry!r})")
+    return BG20K(_resolve(entry["path"], base), entry.get("split")).folder
 
 
 def _config_source(entry, base: Path, shared: tuple[Path, ...], origin: str) -> TrainSource:
@@ -210,6 +234,8 @@ def _config_source(entry, base: Path, shared: tuple[Path, ...], origin: str) -> 
     from lpmatte.data.datasets import build_dataset
 
     dataset = build_dataset(kind, root, entry.get("split"))
+    if getattr(dataset, "files", None) is None:
+        raise LpmatteError(f"{origin}: a '{kind}' source lists no per-sample files to train on")
     name = entry.get("name") or f"{root.name}-{entry.get('split') or kind}"
     return TrainSource(name, tuple(dataset.files), _weight(weight, root), backgrounds)
 
@@ -325,7 +351,7 @@ class SampleDraws(torch.utils.data.Dataset):
         from lpmatte.data.composites import CompositeConfig, GroupBuilder
 
         config = augment or AugmentConfig(crop_size=crop)
-        self.sources = [DatasetSource(_FileList(source.files)) for source in spec.sources]
+        self.sources = [DatasetSource(FileList(source.files)) for source in spec.sources]
         backgrounds = [background_source(source.backgrounds, spec.procedural_backgrounds)
                        for source in spec.sources]
         self.builders = [SampleBuilder(b, config) for b in backgrounds]
@@ -367,7 +393,7 @@ class SampleDraws(torch.utils.data.Dataset):
             warnings.warn(f"skipping a training sample: {message}", stacklevel=2)
 
 
-class _FileList:
+class FileList:
     """The ``files`` attribute :class:`lpmatte.data.augment.DatasetSource` reads selectively."""
 
     def __init__(self, files):
