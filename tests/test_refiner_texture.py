@@ -63,3 +63,39 @@ def test_flat_image_refines_to_a_flat_matte_through_the_whole_model():
         alpha, regions, patches = model.refine(image, coarse, scores, (8, 8))
     assert len(regions) == 64
     assert spread(patches) < 1e-4
+
+
+def test_weights_of_the_former_decoder_keep_it(tmp_path):
+    """Files from before the texture fix (no 'decoder' in their config) run as trained."""
+    from dataclasses import replace
+
+    from lpmatte.model.weights import config_to_dict, load_checkpoint
+
+    torch.manual_seed(0)
+    config = ModelConfig(refiner=RefinerConfig(decoder="transposed"))
+    old = LightweightPortraitMatting(config)
+    stored = config_to_dict(config)
+    del stored["refiner"]["decoder"]  # as written before the field existed
+    torch.save({"model": old.state_dict(), "config": stored}, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded.config.refiner.decoder == "transposed"
+    LightweightPortraitMatting(loaded.config).load_state_dict(loaded.state_dict)
+    assert RefinerConfig().decoder == "resize"  # new models get the flat-preserving one
+    new = LightweightPortraitMatting(replace(config, refiner=RefinerConfig()))
+    torch.save({"model": new.state_dict(), "config": config_to_dict(new.config)},
+               tmp_path / "new.pt")
+    assert load_checkpoint(tmp_path / "new.pt").config.refiner.decoder == "resize"
+
+
+def test_the_former_decoder_is_what_made_the_texture():
+    """The same flat input through the transposed decoder is not flat (the measured cause)."""
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    refiner = Refiner(RefinerConfig(use_cra=False, decoder="transposed"))
+    perturb(refiner, generator)
+    refiner.eval().double()
+    crops = flat_crops(16, generator).double()
+    with torch.no_grad():
+        residual = refiner.decoder(refiner.encoder(crops),
+                                   torch.randn(16, 128, generator=generator).double(), crops)
+    assert spread(residual) > 0.05

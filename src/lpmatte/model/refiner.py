@@ -12,7 +12,9 @@ their input pixels writes its own 2x2 tile, so a flat region (constant 2x2 featu
 out as a period-2/period-4 pattern, and the zero padding of the 3x3 fuse convolution added
 a frame at every 8x8 border: the dotted texture of uncertain interiors (measured on lpm-e0
 step 5000: residual std 0.11 inside flat 8x8 regions). Resize + convolution with replicate
-padding maps a constant input to a constant output, whatever the weights.
+padding maps a constant input to a constant output, whatever the weights. Weights trained
+with the old decoder keep it (``RefinerConfig.decoder = "transposed"``, set when such a file
+is loaded): loaded into the new one they lose accuracy.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def conv_bn_lrelu(in_channels: int, out_channels: int, padding: int = 0,
     8x8 region's frame differ from its inside)."""
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, padding=padding,
                                    bias=False, padding_mode="replicate"),
+                         nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.1, inplace=True))
+
+
+def up_bn_lrelu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2, bias=False),
                          nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.1, inplace=True))
 
 
@@ -70,7 +77,6 @@ class RegionDecoder(nn.Module):
         self.up2 = conv_bn_lrelu(channels[0], channels[1], kernel=1)
         self.fuse = conv_bn_lrelu(channels[1] + IN_CHANNELS, channels[2], padding=1)
         self.out = nn.Conv2d(channels[2], 1, 1)
-        self.register_load_state_dict_pre_hook(upgrade_transposed_decoder)
 
     def forward(self, features: torch.Tensor, token: torch.Tensor,
                 regions: torch.Tensor) -> torch.Tensor:
@@ -79,23 +85,45 @@ class RegionDecoder(nn.Module):
         return self.out(self.fuse(torch.cat([x, regions], 1)))
 
 
-def upgrade_transposed_decoder(module: RegionDecoder, state_dict: dict, prefix: str,
-                               *args) -> None:
-    """Load weights of the former transposed-convolution decoder (every lpmatte weights file
-    before the texture fix) into this one: each 2x2 transposed kernel becomes its mean over
-    the four tile positions, i.e. the old decoder with its fixed per-pixel tile averaged
-    out (the centre tap of up1's 3x3 kernel, ``token_in``, and up2's 1x1 kernel)."""
-    old = state_dict.get(prefix + "up1.0.weight")
-    if old is None or old.shape[-2:] != (2, 2):
-        return
-    channels = module.up1[0].weight.shape[1]
-    mean = old.mean((2, 3)).t()  # [out, C + D]
-    kernel = torch.zeros_like(module.up1[0].weight)
-    kernel[:, :, 1, 1] = mean[:, :channels]
-    state_dict[prefix + "up1.0.weight"] = kernel
-    state_dict[prefix + "token_in.weight"] = mean[:, channels:].contiguous()
-    up2 = state_dict[prefix + "up2.0.weight"]  # [in, out, 2, 2]
-    state_dict[prefix + "up2.0.weight"] = up2.mean((2, 3)).t()[:, :, None, None].contiguous()
+class TransposedRegionDecoder(nn.Module):
+    """The reference's decoder (2x2 stride-2 transposed convolutions, zero-padded fuse): kept
+    so that weights trained before the texture fix run as they were trained."""
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...]):
+        super().__init__()
+        self.up1 = up_bn_lrelu(in_channels, channels[0])  # 2 -> 4
+        self.up2 = up_bn_lrelu(channels[0], channels[1])  # 4 -> 8
+        self.fuse = nn.Sequential(nn.Conv2d(channels[1] + IN_CHANNELS, channels[2], 3, padding=1,
+                                            bias=False),
+                                  nn.BatchNorm2d(channels[2]), nn.LeakyReLU(0.1, inplace=True))
+        self.out = nn.Conv2d(channels[2], 1, 1)
+
+    def forward(self, features: torch.Tensor, token: torch.Tensor,
+                regions: torch.Tensor) -> torch.Tensor:
+        x = self.up2(self.up1[1:](self._upsample(features, token)))
+        return self.out(self.fuse(torch.cat([x, regions], 1)))
+
+    def _upsample(self, features: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
+        """up1's transposed convolution of [features, token broadcast to every pixel].
+
+        Its kernel equals its stride (2), so every input pixel writes its own 2x2 output
+        tile; the constant token adds the same tile T[o, a, b] = sum_d token[d] W[d, o, a, b]
+        everywhere. Computing T once per region replaces broadcasting the token.
+        """
+        weight = self.up1[0].weight  # [C + D, out, 2, 2]
+        channels = features.shape[1]
+        x = F.conv_transpose2d(features, weight[:channels], stride=2)
+        tile = (token @ weight[channels:].flatten(1)).view(-1, *weight.shape[1:])  # [N, out, 2, 2]
+        return x + tile.repeat(1, 1, features.shape[2], features.shape[3])
+
+
+def decoder_of_state(state_dict: dict, prefix: str = "refiner.decoder.") -> str | None:
+    """"transposed" for a state dict of the former decoder (every lpmatte weights file before
+    the texture fix, whose config has no ``decoder`` field), "resize" for the current one."""
+    weight = state_dict.get(prefix + "up1.0.weight")
+    if weight is None:
+        return None
+    return "transposed" if tuple(weight.shape[-2:]) == (2, 2) else "resize"
 
 
 class Refiner(nn.Module):
@@ -111,7 +139,11 @@ class Refiner(nn.Module):
         self.attention = (CrossRegionAttention(config.attention_dim, config.num_heads,
                                                config.mlp_dim, config.search_range)
                           if config.use_cra else None)
-        self.decoder = RegionDecoder(encoded, config.attention_dim, config.decoder_channels)
+        if config.decoder == "transposed":
+            self.decoder = TransposedRegionDecoder(encoded + config.attention_dim,
+                                                   config.decoder_channels)
+        else:
+            self.decoder = RegionDecoder(encoded, config.attention_dim, config.decoder_channels)
 
     def forward(self, crops: torch.Tensor, regions: torch.Tensor,
                 neighbours: torch.Tensor | None, valid: torch.Tensor | None) -> torch.Tensor:
