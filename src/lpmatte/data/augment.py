@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 import torch
 
+from lpmatte.data.datasets.trimap import generate_trimap, trimap_classes
 from lpmatte.errors import LpmatteError
 
 TRIMAP_KERNEL = 7  # px, ellipse (reference code)
-BACKGROUND, UNKNOWN, FOREGROUND = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -409,10 +409,7 @@ def linear_augment(images: list[np.ndarray], rng: np.random.Generator) -> list[n
 def trimap_target(alpha: np.ndarray, kernel_size: int = TRIMAP_KERNEL) -> np.ndarray:
     """uint8 alpha HxW -> uint8 classes 0 background, 1 unknown, 2 foreground, with
     unknown = dilate(alpha > 0) - erode(alpha == 255) by a ``kernel_size`` ellipse."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel_size, kernel_size))
-    grown = cv2.dilate((alpha > 0).astype(np.uint8), kernel)
-    core = cv2.erode((alpha == 255).astype(np.uint8), kernel)
-    return np.where(core > 0, FOREGROUND, np.where(grown > 0, UNKNOWN, BACKGROUND)).astype(np.uint8)
+    return trimap_classes(generate_trimap(alpha, kernel_size))
 
 
 @dataclass
@@ -452,6 +449,31 @@ def collate(samples: list[TrainingSample]) -> TrainingSample:
                             for f in fields(TrainingSample)))
 
 
+def training_sample(alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray,
+                    image: np.ndarray | None = None) -> TrainingSample:
+    """A :class:`TrainingSample` from HxW alpha and HxWx3 fg, bg (uint8, or float in [0, 1]).
+
+    Without ``image`` it is composited here, from the 8-bit alpha that the sample stores,
+    so I = alpha F + (1 - alpha) B holds to 8-bit rounding of I, F and B.
+    """
+    alpha8 = alpha if alpha.dtype == np.uint8 else _to_uint8(alpha)
+    if image is None:
+        a = alpha8[..., None].astype(np.float32) / 255
+        image = a * _as_float(fg) + (1 - a) * _as_float(bg)
+    chw = lambda x: torch.from_numpy(np.ascontiguousarray(  # noqa: E731
+        _as_uint8(x).transpose(2, 0, 1)))
+    return TrainingSample(chw(image), torch.from_numpy(np.ascontiguousarray(alpha8))[None],
+                          torch.from_numpy(trimap_target(alpha8)), chw(fg), chw(bg))
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+    return _to_float(image) if image.dtype == np.uint8 else image
+
+
+def _as_uint8(image: np.ndarray) -> np.ndarray:
+    return image if image.dtype == np.uint8 else _to_uint8(image)
+
+
 class SampleBuilder:
     """Turns one :class:`ForegroundItem` source entry into a :class:`TrainingSample`."""
 
@@ -466,14 +488,9 @@ class SampleBuilder:
         alpha8, fg, image, bg = self.warp(item, rng, original)
         if original:
             image, fg, bg = self._shared_colour([image, fg, bg if bg is not None else image], rng)
-        else:
-            fg, bg = self._separate_colour(fg, rng)
-            a = alpha8[..., None].astype(np.float32) / 255
-            image = _to_uint8(a * fg + (1 - a) * bg)
-            fg, bg = _to_uint8(fg), _to_uint8(bg)
-        chw = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))  # noqa: E731
-        return TrainingSample(chw(image), torch.from_numpy(alpha8)[None],
-                              torch.from_numpy(trimap_target(alpha8)), chw(fg), chw(bg))
+            return training_sample(alpha8, fg, bg, image)
+        fg, bg = self._separate_colour(fg, rng)
+        return training_sample(alpha8, fg, bg)
 
     def warp(self, item: ForegroundItem, rng: np.random.Generator, original: bool):
         """uint8 crops: alpha (S, S), fg, image, bg (S, S, 3); image and bg are None unless
@@ -519,47 +536,3 @@ def _to_float(image: np.ndarray) -> np.ndarray:
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-# --- the torch dataset -----------------------------------------------------------------------
-
-class TrainingDataset(torch.utils.data.Dataset):
-    """Augmented samples from one or more foreground sources, concatenated.
-
-    Randomness: sample ``i`` of epoch ``e`` draws from ``numpy.random.default_rng([seed, e, i])``,
-    so with a ``seed`` the samples are the same whatever the number of DataLoader workers.
-    Without one, the seed comes from torch (the DataLoader's per-iteration base seed in a
-    worker, ``torch.initial_seed()`` in the main process), so ``torch.manual_seed`` decides.
-    Call :meth:`set_epoch` before each epoch (as with DistributedSampler) to vary them.
-    """
-
-    def __init__(self, sources, backgrounds, config: AugmentConfig = AugmentConfig(),
-                 seed: int | None = None):
-        self.sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
-        self.sources = [s if hasattr(s, "load_foreground") else DatasetSource(s)
-                        for s in self.sources]
-        self.offsets = np.cumsum([0] + [len(s) for s in self.sources])
-        if self.offsets[-1] == 0:
-            raise LpmatteError("no training samples: every source is empty")
-        self.builder = SampleBuilder(backgrounds, config)
-        self.seed, self.epoch = seed, 0
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def rng_for(self, index: int) -> np.random.Generator:
-        seed = self.seed
-        if seed is None:
-            info = torch.utils.data.get_worker_info()
-            seed = info.seed - info.id if info is not None else torch.initial_seed()
-        return np.random.default_rng([seed % 2**63, self.epoch, index])
-
-    def __getitem__(self, index: int) -> TrainingSample:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        which = int(np.searchsorted(self.offsets, index, side="right") - 1)
-        source = self.sources[which]
-        return self.builder(source, index - int(self.offsets[which]), self.rng_for(index))

@@ -22,7 +22,7 @@ import numpy as np
 
 from lpmatte.errors import LpmatteError
 
-UNKNOWN = 0.5  # pymatting's trimap value for "unknown"
+PYMATTING_UNKNOWN = 0.5  # pymatting's trimap value for "unknown" (not a class index)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def mask_to_trimap(mask: np.ndarray, config: BandConfig = BandConfig()) -> np.nd
     inside, outside = distance_to_outline(mask)
     distance = np.where(mask, inside, outside)
     half_width = np.where(mask, local_maximum(inside, reach), local_maximum(outside, reach))
-    trimap[distance <= np.minimum(radius, 0.5 * half_width)] = UNKNOWN
+    trimap[distance <= np.minimum(radius, 0.5 * half_width)] = PYMATTING_UNKNOWN
     return trimap
 
 
@@ -134,7 +134,7 @@ def solve_alpha(image: np.ndarray, trimap: np.ndarray, max_side: int | None = No
     """
     from pymatting import estimate_alpha_cf
 
-    unknown = trimap == UNKNOWN
+    unknown = trimap == PYMATTING_UNKNOWN
     if not unknown.any():
         return trimap.astype(np.float32)
     if not ((trimap == 0).any() and (trimap == 1).any()):

@@ -10,6 +10,7 @@ SPEC is one of:
 
       backgrounds = ["/data/BG-20K/train"]     # image folders, searched recursively
       procedural_backgrounds = 0.5             # share of gradient/noise/bokeh backgrounds
+      group_composites = 0.4                   # share of multi-/small-person composites
       [[sources]]
       path = "soft/flickr"                     # relative to the config file
       weight = 2.0                             # sampling weight of the whole source
@@ -18,6 +19,15 @@ SPEC is one of:
       kind = "p3m"                             # any lpmatte.data.datasets kind, with its split
       split = "train"
       backgrounds = ["/data/wallpapers"]       # replaces the global list for this source
+      [[sources]]
+      path = "/data/BG-20K"
+      kind = "bg20k"                           # backgrounds, not people: its split folder
+                                               # joins the global background list
+
+``group_composites`` (default 0) is the share of the training draws that are composites
+of 1-6 person cutouts of the sources, at 8%-100% of the frame height, partly outside it,
+overlapping (:mod:`lpmatte.data.composites`); the other draws are single-subject samples
+(:mod:`lpmatte.data.augment`).
 
 Every sample gets an id ``"<source name>/<stem>"``; the validation hold-out is a fixed
 list of such ids (:func:`split_validation`).
@@ -41,7 +51,7 @@ from lpmatte.errors import LpmatteError
 
 CONFIG_SUFFIXES = (".json", ".toml", ".yaml", ".yml")
 SOURCE_KEYS = {"path", "kind", "split", "weight", "backgrounds", "name"}
-TOP_KEYS = {"sources", "backgrounds", "procedural_backgrounds"}
+TOP_KEYS = {"sources", "backgrounds", "procedural_backgrounds", "group_composites"}
 
 
 @dataclass(frozen=True)
@@ -60,12 +70,14 @@ class TrainSource:
 @dataclass(frozen=True)
 class DataSpec:
     """Everything ``--data`` describes. ``procedural_backgrounds`` in [0, 1] is the share of
-    procedural backgrounds mixed with the folders (1 when a source has no folder)."""
+    procedural backgrounds mixed with the folders (1 when a source has no folder);
+    ``group_composites`` in [0, 1] the share of multi-person composites among the draws."""
 
     sources: tuple[TrainSource, ...]
     procedural_backgrounds: float = 0.5
     origin: str = ""
     extra: dict = field(default_factory=dict)
+    group_composites: float = 0.0
 
     def __len__(self) -> int:
         return sum(len(source.files) for source in self.sources)
@@ -176,12 +188,33 @@ def spec_from_config(data: dict, base: Path, origin: str) -> DataSpec:
     if not isinstance(entries, list) or not entries:
         raise LpmatteError(f"{origin}: 'sources' must be a non-empty list")
     shared = _folders(data.get("backgrounds", []), base, origin)
+    shared += tuple(_background_set(entry, base) for entry in entries if _is_background(entry))
+    entries = [entry for entry in entries if not _is_background(entry)]
+    if not entries:
+        raise LpmatteError(f"{origin}: every source is a background set (kind bg20k); "
+                           "add a source of people")
     sources = [_config_source(entry, base, shared, origin) for entry in entries]
     names = [source.name for source in sources]
     if len(set(names)) != len(names):
         raise LpmatteError(f"{origin}: two sources share a name ({names}); give each a 'name'")
-    share = _share(data.get("procedural_backgrounds", 0.5), origin)
-    return DataSpec(tuple(sources), share, origin)
+    share = _share(data.get("procedural_backgrounds", 0.5), origin, "procedural_backgrounds")
+    groups = _share(data.get("group_composites", 0.0), origin, "group_composites")
+    return DataSpec(tuple(sources), share, origin, group_composites=groups)
+
+
+def _is_background(entry) -> bool:
+    from lpmatte.data.datasets import canonical_kind
+
+    return isinstance(entry, dict) and canonical_kind(str(entry.get("kind", "folder"))) == "bg20k"
+
+
+def _background_set(entry: dict, base: Path) -> Path:
+    """The image folder of a BG-20K source entry (its split, ``train`` by default)."""
+    from lpmatte.data.datasets.backgrounds import BG20K
+
+    if "path" not in entry:
+        raise LpmatteError(f"every source needs a 'path' (got {entry!r})")
+    return BG20K(_resolve(entry["path"], base), entry.get("split")).folder
 
 
 def _config_source(entry, base: Path, shared: tuple[Path, ...], origin: str) -> TrainSource:
@@ -201,6 +234,8 @@ def _config_source(entry, base: Path, shared: tuple[Path, ...], origin: str) -> 
     from lpmatte.data.datasets import build_dataset
 
     dataset = build_dataset(kind, root, entry.get("split"))
+    if getattr(dataset, "files", None) is None:
+        raise LpmatteError(f"{origin}: a '{kind}' source lists no per-sample files to train on")
     name = entry.get("name") or f"{root.name}-{entry.get('split') or kind}"
     return TrainSource(name, tuple(dataset.files), _weight(weight, root), backgrounds)
 
@@ -234,13 +269,13 @@ def _weight(value, where) -> float:
     return weight
 
 
-def _share(value, where) -> float:
+def _share(value, where, key: str = "procedural_backgrounds") -> float:
     try:
         share = float(value)
     except (TypeError, ValueError):
         share = -1.0
     if not 0 <= share <= 1:
-        raise LpmatteError(f"{where}: procedural_backgrounds must be in [0, 1] (got {value!r})")
+        raise LpmatteError(f"{where}: {key} must be in [0, 1] (got {value!r})")
     return share
 
 
@@ -301,24 +336,30 @@ def background_source(folders: tuple[Path, ...], procedural_share: float):
 class SampleDraws(torch.utils.data.Dataset):
     """Draw ``n`` of an endless stream of augmented samples, reproducible from (seed, n).
 
-    Draw ``n`` picks a source with probability proportional to its weight, an entry of it
-    uniformly, and augments it, all from ``numpy.random.default_rng([seed, n])``; so the
-    batches of step ``s`` are the same after a resume, whatever the number of workers.
+    Draw ``n`` is a group composite with probability ``spec.group_composites``, its people
+    picked like single samples; otherwise it picks a source with probability proportional
+    to its weight, an entry of it uniformly, and augments it; all from
+    ``numpy.random.default_rng([seed, n, attempt])``, so the batches of step ``s`` are the
+    same after a resume, whatever the number of workers.
     A sample whose files cannot be read is replaced by another draw (warned once per file).
     """
 
     MAX_RETRIES = 10
 
-    def __init__(self, spec: DataSpec, crop: int, seed: int = 0, augment=None):
+    def __init__(self, spec: DataSpec, crop: int, seed: int = 0, augment=None, composite=None):
         from lpmatte.data.augment import AugmentConfig, DatasetSource, SampleBuilder
+        from lpmatte.data.composites import CompositeConfig, GroupBuilder
 
         config = augment or AugmentConfig(crop_size=crop)
-        self.sources = [DatasetSource(_FileList(source.files)) for source in spec.sources]
-        self.builders = [SampleBuilder(background_source(source.backgrounds,
-                                                         spec.procedural_backgrounds), config)
-                         for source in spec.sources]
+        self.sources = [DatasetSource(FileList(source.files)) for source in spec.sources]
+        backgrounds = [background_source(source.backgrounds, spec.procedural_backgrounds)
+                       for source in spec.sources]
+        self.builders = [SampleBuilder(b, config) for b in backgrounds]
         weights = np.array([source.weight for source in spec.sources], np.float64)
         self.probabilities = weights / weights.sum()
+        self.group_share = spec.group_composites
+        self.groups = GroupBuilder(self.sources, self.probabilities, backgrounds,
+                                   composite or CompositeConfig(crop_size=crop), config)
         self.seed = seed
         self._warned: set[str] = set()
 
@@ -330,16 +371,21 @@ class SampleDraws(torch.utils.data.Dataset):
 
         last = ""
         for attempt in range(self.MAX_RETRIES):
-            rng = np.random.default_rng([self.seed, n, attempt])
-            which = int(rng.choice(len(self.sources), p=self.probabilities))
-            index = int(rng.integers(len(self.sources[which])))
             try:
-                return self.builders[which](self.sources[which], index, rng)
+                return self.draw(np.random.default_rng([self.seed, n, attempt]))
             except LpmatteError as error:
                 last = str(error)
                 self._warn(last)
         raise LpmatteError(f"{self.MAX_RETRIES} unreadable training samples in a row; "
                            f"last: {last}")
+
+    def draw(self, rng: np.random.Generator):
+        # no extra random number without composites: older runs' streams stay the same
+        if self.group_share > 0 and rng.random() < self.group_share:
+            return self.groups(rng)
+        which = int(rng.choice(len(self.sources), p=self.probabilities))
+        index = int(rng.integers(len(self.sources[which])))
+        return self.builders[which](self.sources[which], index, rng)
 
     def _warn(self, message: str) -> None:
         if message not in self._warned:
@@ -347,7 +393,7 @@ class SampleDraws(torch.utils.data.Dataset):
             warnings.warn(f"skipping a training sample: {message}", stacklevel=2)
 
 
-class _FileList:
+class FileList:
     """The ``files`` attribute :class:`lpmatte.data.augment.DatasetSource` reads selectively."""
 
     def __init__(self, files):

@@ -54,6 +54,9 @@ class RefinerConfig:
     num_neighbors: int = 8  # k
     search_range: int = 4  # s: in-range offsets lie in [-s+1, s-1] on each axis
     use_cra: bool = True
+    # "resize" (bilinear x2 + conv, flat in -> flat out); "transposed": the reference's 2x2
+    # transposed convolutions, for weights trained before the texture fix (issue 14)
+    decoder: str = "resize"
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,19 @@
 
 Encoder: valid 3x3 convolutions 8 -> 6 -> 4 -> 2 px. The 2x2 map is average-pooled to one
 region token for Cross Region Attention (or, without CRA, just projected); the token is
-broadcast back onto the 2x2 map and transposed convolutions decode it to 8x8, with the
-input region concatenated at full size so fine detail needs not pass the bottleneck. The
-output is a residual over the upsampled coarse alpha, clamped to [0, 1].
+broadcast back onto the 2x2 map and decoded to 8x8 (bilinear x2 resize + 3x3 convolution,
+bilinear x2 resize + 1x1 convolution), with the input region concatenated at full size so
+fine detail needs not pass the bottleneck. The output is a residual over the upsampled
+coarse alpha, clamped to [0, 1].
+
+Off-reference: the reference decodes with 2x2 stride-2 transposed convolutions. Each of
+their input pixels writes its own 2x2 tile, so a flat region (constant 2x2 features) came
+out as a period-2/period-4 pattern, and the zero padding of the 3x3 fuse convolution added
+a frame at every 8x8 border: the dotted texture of uncertain interiors (measured on lpm-e0
+step 5000: residual std 0.11 inside flat 8x8 regions). Resize + convolution with replicate
+padding maps a constant input to a constant output, whatever the weights. Weights trained
+with the old decoder keep it (``RefinerConfig.decoder = "transposed"``, set when such a file
+is loaded): loaded into the new one they lose accuracy.
 """
 
 from __future__ import annotations
@@ -19,14 +29,22 @@ from lpmatte.model.cross_region_attention import CrossRegionAttention
 IN_CHANNELS = 4  # RGB + upsampled coarse alpha
 
 
-def conv_bn_lrelu(in_channels: int, out_channels: int, padding: int = 0) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
+def conv_bn_lrelu(in_channels: int, out_channels: int, padding: int = 0,
+                  kernel: int = 3) -> nn.Sequential:
+    """Convolution; with ``padding`` the border replicates (a zero border would make every
+    8x8 region's frame differ from its inside)."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, padding=padding,
+                                   bias=False, padding_mode="replicate"),
                          nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.1, inplace=True))
 
 
 def up_bn_lrelu(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2, bias=False),
                          nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.1, inplace=True))
+
+
+def upsample2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
 class RegionEncoder(nn.Module):
@@ -44,13 +62,40 @@ class RegionEncoder(nn.Module):
 
 class RegionDecoder(nn.Module):
     """(N, C, 2, 2) features, the (N, D) region token broadcast over them, and the (N, 4, 8, 8)
-    input -> (N, 1, 8, 8) alpha residual."""
+    input -> (N, 1, 8, 8) alpha residual.
+
+    The token is the same at every pixel, so a 3x3 convolution over it reduces to one
+    linear map (``token_in``) added everywhere: the same function as convolving the
+    broadcast token, with a ninth of its weights and work.
+    """
+
+    def __init__(self, feature_channels: int, token_dim: int, channels: tuple[int, ...]):
+        super().__init__()
+        self.up1 = conv_bn_lrelu(feature_channels, channels[0], padding=1)  # after 2 -> 4
+        self.token_in = nn.Linear(token_dim, channels[0], bias=False)
+        # 1x1 after 4 -> 8: the fuse convolution next mixes neighbours at full size
+        self.up2 = conv_bn_lrelu(channels[0], channels[1], kernel=1)
+        self.fuse = conv_bn_lrelu(channels[1] + IN_CHANNELS, channels[2], padding=1)
+        self.out = nn.Conv2d(channels[2], 1, 1)
+
+    def forward(self, features: torch.Tensor, token: torch.Tensor,
+                regions: torch.Tensor) -> torch.Tensor:
+        x = self.up1[0](upsample2(features)) + self.token_in(token)[:, :, None, None]
+        x = self.up2(upsample2(self.up1[1:](x)))
+        return self.out(self.fuse(torch.cat([x, regions], 1)))
+
+
+class TransposedRegionDecoder(nn.Module):
+    """The reference's decoder (2x2 stride-2 transposed convolutions, zero-padded fuse): kept
+    so that weights trained before the texture fix run as they were trained."""
 
     def __init__(self, in_channels: int, channels: tuple[int, ...]):
         super().__init__()
         self.up1 = up_bn_lrelu(in_channels, channels[0])  # 2 -> 4
         self.up2 = up_bn_lrelu(channels[0], channels[1])  # 4 -> 8
-        self.fuse = conv_bn_lrelu(channels[1] + IN_CHANNELS, channels[2], padding=1)
+        self.fuse = nn.Sequential(nn.Conv2d(channels[1] + IN_CHANNELS, channels[2], 3, padding=1,
+                                            bias=False),
+                                  nn.BatchNorm2d(channels[2]), nn.LeakyReLU(0.1, inplace=True))
         self.out = nn.Conv2d(channels[2], 1, 1)
 
     def forward(self, features: torch.Tensor, token: torch.Tensor,
@@ -72,6 +117,15 @@ class RegionDecoder(nn.Module):
         return x + tile.repeat(1, 1, features.shape[2], features.shape[3])
 
 
+def decoder_of_state(state_dict: dict, prefix: str = "refiner.decoder.") -> str | None:
+    """"transposed" for a state dict of the former decoder (every lpmatte weights file before
+    the texture fix, whose config has no ``decoder`` field), "resize" for the current one."""
+    weight = state_dict.get(prefix + "up1.0.weight")
+    if weight is None:
+        return None
+    return "transposed" if tuple(weight.shape[-2:]) == (2, 2) else "resize"
+
+
 class Refiner(nn.Module):
     """Refines the selected regions of one batch, given their coordinates and neighbours."""
 
@@ -85,7 +139,11 @@ class Refiner(nn.Module):
         self.attention = (CrossRegionAttention(config.attention_dim, config.num_heads,
                                                config.mlp_dim, config.search_range)
                           if config.use_cra else None)
-        self.decoder = RegionDecoder(encoded + config.attention_dim, config.decoder_channels)
+        if config.decoder == "transposed":
+            self.decoder = TransposedRegionDecoder(encoded + config.attention_dim,
+                                                   config.decoder_channels)
+        else:
+            self.decoder = RegionDecoder(encoded, config.attention_dim, config.decoder_channels)
 
     def forward(self, crops: torch.Tensor, regions: torch.Tensor,
                 neighbours: torch.Tensor | None, valid: torch.Tensor | None) -> torch.Tensor:

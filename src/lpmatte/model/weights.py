@@ -106,7 +106,7 @@ def _load_safetensors(path: Path) -> Checkpoint:
         state = {key: handle.get_tensor(key) for key in handle.keys()}
     if "config" not in metadata:
         raise LpmatteError(f"{path}: no model config in the safetensors header")
-    config = config_from_dict(json.loads(metadata.pop("config")))
+    config = with_stored_decoder(config_from_dict(json.loads(metadata.pop("config"))), state)
     return Checkpoint(config, {k: v.float() for k, v in state.items()}, metadata)
 
 
@@ -115,4 +115,16 @@ def _load_torch(path: Path) -> Checkpoint:
     if not isinstance(data, dict) or "model" not in data or "config" not in data:
         raise LpmatteError(f"{path}: expected a checkpoint with 'model' and 'config' entries")
     metadata = {k: str(v) for k, v in data.get("metadata", {}).items()}
-    return Checkpoint(config_from_dict(data["config"]), data["model"], metadata)
+    config = with_stored_decoder(config_from_dict(data["config"]), data["model"])
+    return Checkpoint(config, data["model"], metadata)
+
+
+def with_stored_decoder(config: ModelConfig, state_dict: dict) -> ModelConfig:
+    """The config with the refiner decoder its tensors were trained with (files from before
+    the ``decoder`` field hold the transposed-convolution one)."""
+    from lpmatte.model.refiner import decoder_of_state
+
+    kind = decoder_of_state(state_dict)
+    if kind is None or kind == config.refiner.decoder:
+        return config
+    return dataclasses.replace(config, refiner=dataclasses.replace(config.refiner, decoder=kind))

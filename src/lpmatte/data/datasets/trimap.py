@@ -23,6 +23,9 @@ from lpmatte.metrics.quantize import to_8bit
 from lpmatte.paths import cache_dir
 
 EVAL_KERNEL = 30
+# Class indices of the trimap a model predicts and trains on; in files they are saved as
+# TRIMAP_VALUES (0/128/255) in the same order.
+BACKGROUND, UNKNOWN, FOREGROUND = 0, 1, 2
 
 
 def generate_trimap(alpha: np.ndarray, kernel_size: int = EVAL_KERNEL) -> np.ndarray:
@@ -36,9 +39,17 @@ def generate_trimap(alpha: np.ndarray, kernel_size: int = EVAL_KERNEL) -> np.nda
     maybe_fg = cv2.dilate((alpha8 > 0).astype(np.uint8), kernel)
     sure_fg = cv2.erode((alpha8 == 255).astype(np.uint8), kernel)
     trimap = np.zeros(alpha8.shape, np.uint8)
-    trimap[maybe_fg > 0] = 128
-    trimap[sure_fg > 0] = 255
+    trimap[maybe_fg > 0] = TRIMAP_VALUES[UNKNOWN]
+    trimap[sure_fg > 0] = TRIMAP_VALUES[FOREGROUND]
     return trimap
+
+
+def trimap_classes(trimap: np.ndarray) -> np.ndarray:
+    """A 0/128/255 trimap -> uint8 class indices BACKGROUND / UNKNOWN / FOREGROUND."""
+    classes = np.full(trimap.shape, BACKGROUND, np.uint8)
+    classes[trimap == TRIMAP_VALUES[UNKNOWN]] = UNKNOWN
+    classes[trimap == TRIMAP_VALUES[FOREGROUND]] = FOREGROUND
+    return classes
 
 
 def load_trimap(path: str | Path) -> np.ndarray:
