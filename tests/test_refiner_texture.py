@@ -6,6 +6,7 @@ import torch
 from lpmatte.model.config import ModelConfig, RefinerConfig
 from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.refiner import Refiner
+from lpmatte.model.two_stage import refine_cells
 
 
 def perturb(module: torch.nn.Module, generator: torch.Generator, scale: float = 0.2) -> None:
@@ -58,9 +59,9 @@ def test_flat_image_refines_to_a_flat_matte_through_the_whole_model():
     model.eval()
     image = torch.full((1, 3, 64, 64), 0.4)
     coarse = torch.full((1, 1, 8, 8), 0.5)
-    scores = torch.tensor([0.0, 5.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 8, 8)  # all unknown
+    probs = torch.tensor([0.0, 1.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 8, 8)  # all unknown
     with torch.no_grad():
-        alpha, regions, patches = model.refine(image, coarse, scores, (8, 8))
+        alpha, regions, patches = refine_cells(model, image, coarse, probs, None, (8, 8))
     assert len(regions) == 64
     assert spread(patches) < 1e-4
 
