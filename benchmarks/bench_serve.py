@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import random
 import socket
 import subprocess
@@ -189,13 +188,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    import torch
+
+    from lpmatte.evaluation.profiler import hardware_name
+
+    return hardware_name(torch.device("cpu"))
 
 
 def report(outcomes, elapsed, rss, args) -> tuple[str, list[str]]:
