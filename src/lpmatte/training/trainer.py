@@ -40,7 +40,12 @@ from lpmatte.errors import LpmatteError
 from lpmatte.media.image_io import atomic_write, make_folder
 from lpmatte.model.factory import build_model
 from lpmatte.model.model import LightweightPortraitMatting
-from lpmatte.model.weights import config_from_dict, config_to_dict, load_checkpoint
+from lpmatte.model.weights import (
+    config_from_dict,
+    config_to_dict,
+    load_checkpoint,
+    with_stored_decoder,
+)
 from lpmatte.training.checkpoints import (
     CheckpointFiles,
     read_training_checkpoint,
@@ -111,7 +116,10 @@ class Trainer:
             init = load_checkpoint(self.config.init_weights)
         asked = self.config.model_version
         if resumed is not None:
-            config = self._same_version(config_from_dict(resumed["config"]), self.files.last)
+            # runs from before the refiner's decoder field resume with the decoder they hold
+            stored = with_stored_decoder(config_from_dict(resumed["config"]),
+                                         resumed.get("train_model", resumed["model"]))
+            config = self._same_version(stored, self.files.last)
         elif init is not None and asked in (None, init.config.name):
             config = init.config  # keeps any refiner options the weights were built with
         else:
