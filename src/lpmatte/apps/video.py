@@ -35,7 +35,7 @@ import numpy as np
 from lpmatte.api import as_matter
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.temporal import video_predictor
-from lpmatte.media.compose import DEFAULT_BACKGROUND, composite_image, parse_background
+from lpmatte.media.compose import DEFAULT_BACKGROUND, composite_image, cover, parse_background
 from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, to_uint8
 from lpmatte.media.video_io import (
     H264,
@@ -152,9 +152,12 @@ class Background:
         else:
             self.plate = parse_background(spec)
 
-    def next_plate(self):
-        """The background for the next output frame (scaled to cover by the compositor)."""
+    def next_plate(self, height: int, width: int):
+        """The background for the next output frame, covering (height, width); an image is
+        scaled once and kept, as every frame of a video has the same size."""
         if self.video is None:
+            if isinstance(self.plate, np.ndarray):
+                self.plate = cover(self.plate, height, width)
             return self.plate
         return self._next_video_frame().astype(np.float32) / 255.0
 
@@ -198,7 +201,7 @@ def composer(format: str, background: Background | None) -> Callable:
     def over_background(image, alpha):
         # estimated foreground colours, as for photos: no halo of the filmed background
         return composite_image(image.astype(np.float32) / 255.0, alpha,
-                               background.next_plate()), None
+                               background.next_plate(*image.shape[:2])), None
 
     return over_background
 

@@ -51,6 +51,8 @@ def parse_background(spec: str | os.PathLike | None, default: str = DEFAULT_BACK
 
 def cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Scale ``image`` to cover (height, width) keeping its aspect ratio, then centre-crop."""
+    if image.shape[:2] == (height, width):
+        return image  # already the plate's size: nothing to resample
     scale = max(height / image.shape[0], width / image.shape[1])
     size = (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale)))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
