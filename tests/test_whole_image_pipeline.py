@@ -52,6 +52,62 @@ def test_weights_file_round_trip_and_mirror_averaging(tmp_path, image):
     np.testing.assert_allclose(mirrored.predict(image), flipped, atol=1e-5)
 
 
-def test_onnx_backends_say_they_are_not_there_yet():
-    with pytest.raises(LpmatteError, match="PyTorch only"):
-        lpmatte.load("mmnet", device="cpu", backend="onnx")
+@pytest.fixture(scope="module")
+def mmnet_onnx(tmp_path_factory):
+    pytest.importorskip("onnxruntime")
+    from lpmatte.inference.onnx.export import export_onnx
+
+    torch.manual_seed(0)
+    matter = lpmatte.load("mmnet", device="cpu", backend="eager-fp32")
+    path = tmp_path_factory.mktemp("onnx") / "mmnet.onnx"
+    export_onnx(matter.model, path, (128, 96), name="mmnet", untrained=True)
+    return matter, path
+
+
+def test_onnx_export_matches_pytorch_at_any_size(mmnet_onnx, image):
+    matter, path = mmnet_onnx
+    exported = lpmatte.load(path, device="cpu")
+    assert exported.backend.name == "onnx" and exported.untrained
+    np.testing.assert_allclose(exported.predict(image), matter.predict(image), atol=1e-4)
+    tall = np.ascontiguousarray(image.transpose(1, 0, 2))  # another aspect than traced
+    np.testing.assert_allclose(exported.predict(tall), matter.predict(tall), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["pspm-b3", "pspm"])
+def test_pspm_exports_its_trimap_too(name, image, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from lpmatte.inference.backends import check_export
+    from lpmatte.inference.onnx.export import export_graphs
+
+    matter = lpmatte.load(name, device="cpu", backend="eager-fp32")
+    graphs = export_graphs(matter.model, (64, 64))
+    assert graphs.refiner is None
+    assert [o.name for o in graphs.lowres.graph.output] == ["alpha", "trimap_logits"]
+    assert check_export(matter.model, graphs, (64, 64)) < 1e-4
+
+
+def test_onnx_cli_round_trip_and_no_int8(mmnet_onnx, tmp_path, capsys):
+    from lpmatte.cli import main
+
+    target = tmp_path / "m.onnx"
+    assert main(["export", "onnx", "--model", "mmnet", "--size", "96x80", "-o",
+                 str(target)]) == 0
+    assert "differ from PyTorch by at most" in capsys.readouterr().err
+    assert main(["matte", str(_write_png(tmp_path)), "-o", str(tmp_path / "out"),
+                 "--model", str(target), "--quiet"]) == 0
+    assert (tmp_path / "out").is_dir() and any((tmp_path / "out").iterdir())
+    assert main(["export", "onnx", "--model", "mmnet", "--int8", "-o",
+                 str(tmp_path / "q.onnx")]) == 2
+    assert "fp32 only" in capsys.readouterr().err
+    assert not (tmp_path / "q.onnx").exists()
+    with pytest.raises(LpmatteError, match="fp32 only"):
+        lpmatte.load("mmnet", device="cpu", backend="onnx-int8")
+
+
+def _write_png(folder):
+    from PIL import Image
+
+    path = folder / "photo.png"
+    Image.fromarray((np.random.default_rng(1).random((70, 90, 3)) * 255).astype(np.uint8)
+                    ).save(path)
+    return path

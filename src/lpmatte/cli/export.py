@@ -10,6 +10,7 @@ EXAMPLES = """\
 examples:
   lpmatte export onnx --model weights.safetensors -o lpm.onnx
   lpmatte export onnx --model lpm --size 1152x1792 --int8 -o lpm-int8.onnx
+  lpmatte export onnx --model mmnet -o mmnet.onnx
   lpmatte matte photo.jpg -o out/ --model lpm.onnx --backend onnx
 """
 
@@ -18,9 +19,10 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers, "export", "export the model to ONNX", examples=EXAMPLES,
         description="Write the low-res network and the refiner as two graphs in one .onnx file "
-                    "(weights and model config inside). Region selection and the neighbour "
-                    "search run outside the graphs. The graphs accept any image size; --size "
-                    "is the size they are traced and checked at.")
+                    "(weights and model config inside), or a whole-image model (mmnet, pspm) "
+                    "as its one graph. Region selection, the neighbour search and resizing "
+                    "run outside the graphs. The graphs accept any image size; --size is the "
+                    "size they are traced and checked at.")
     parser.add_argument("format", choices=("onnx",), help="export format")
     parser.add_argument("--model", default="default", metavar="NAME|PATH",
                         help="registered model name or weights file")
@@ -46,6 +48,6 @@ def run(args) -> int:
     graphs = export_onnx(matter.model, args.output, size, args.int8, matter.name,
                          matter.untrained, matter.options)
     error = check_export(matter.model, graphs, size)
-    print(f"wrote {args.output} ({graphs.metadata['lpmatte_precision']}); low-res outputs "
-          f"differ from PyTorch by at most {error:.2g} at {args.size}", file=sys.stderr)
+    print(f"wrote {args.output} ({graphs.metadata['lpmatte_precision']}); outputs differ from "
+          f"PyTorch by at most {error:.2g} at {args.size}", file=sys.stderr)
     return 0

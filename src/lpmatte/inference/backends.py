@@ -15,7 +15,8 @@ channels_last + CUDA graphs on CUDA; minutes of warm-up per input size), ``onnx`
 products of the low-res network). ``auto`` picks ``fp16`` on CUDA, else ``onnx-int8``
 when onnxruntime is installed, else ``bf16`` on CPUs with native bf16, else
 ``eager-fp32``; the environment variable ``LPMATTE_BACKEND`` overrides that choice. All
-agree with ``eager-fp32`` (see tests/test_backends.py).
+agree with ``eager-fp32`` (see tests/test_backends.py). Whole-image models (MMNet, PSPM)
+have one network, ``whole_image(padded)``, and run on the PyTorch backends and ``onnx``.
 """
 
 from __future__ import annotations
@@ -45,15 +46,15 @@ def has_onnxruntime() -> bool:
 
 def resolve_backend(name: str, device: torch.device, kind: str = "two-stage") -> str:
     """``auto`` -> the fastest backend known to agree with eager fp32 on ``device`` for a
-    model of ``kind`` (whole-image models, MMNet and PSPM, run in PyTorch only so far)."""
+    model of ``kind`` (whole-image models, MMNet and PSPM, have no int8 export)."""
     if name not in BACKENDS:
         raise LpmatteError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
     if name == "fp16" and device.type != "cuda":
         raise LpmatteError("--backend fp16 needs a CUDA device (on CPU use bf16 or onnx-int8)")
     whole_image = kind == WHOLE_IMAGE
-    if whole_image and name in ONNX_BACKENDS:
-        raise LpmatteError(f"--backend {name}: whole-image models (mmnet, pspm) run in "
-                           "PyTorch only for now (use auto, eager-fp32 or bf16)")
+    if whole_image and name == "onnx-int8":
+        raise LpmatteError("--backend onnx-int8: whole-image models (mmnet, pspm) export in "
+                           "fp32 only (use auto, onnx, eager-fp32 or bf16)")
     if name != "auto":
         return name
     if os.environ.get("LPMATTE_BACKEND", "auto") != "auto":
@@ -72,7 +73,7 @@ def backend_reason(name: str, device: torch.device, kind: str = "two-stage") -> 
     if device.type == "cuda":
         return "CUDA device: half weights, channels_last"
     if kind == WHOLE_IMAGE:
-        return "whole-image model: PyTorch backends only"
+        return "whole-image model: no int8 export; PyTorch on this CPU"
     isa = "AVX512-BF16/AMX" if cpu_has_native_bf16() else "no native bf16 (AVX2-class)"
     if name == "onnx-int8":
         return f"onnxruntime installed; CPU with {isa}"
@@ -138,7 +139,8 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """onnxruntime sessions over the two graphs of :mod:`lpmatte.inference.onnx`."""
+    """onnxruntime sessions over the graphs of :mod:`lpmatte.inference.onnx`: the low-res
+    network and the refiner, or a whole-image model's one network."""
 
     def __init__(self, graphs, device: torch.device, config=None):
         self.config, self.device = config or graphs.config, device
@@ -146,13 +148,20 @@ class OnnxBackend:
         precision = graphs.metadata.get("lpmatte_precision", "fp32")
         self.name = "onnx-int8" if precision == "int8" else "onnx"
         self.host_threads = 1 if device.type == "cpu" else None  # see inference.host_threads
+        self.input_multiple = int(graphs.metadata.get("lpmatte_input_multiple", 16))
         self._lowres = _session(graphs.lowres, device)
-        self._refiner = _session(graphs.refiner, device)
-        self._refiner_inputs = [i.name for i in self._refiner.get_inputs()]
+        self._refiner = None if graphs.refiner is None else _session(graphs.refiner, device)
+        self._refiner_inputs = ([] if self._refiner is None
+                                else [i.name for i in self._refiner.get_inputs()])
 
     def lowres(self, padded: torch.Tensor):
         alpha_logits, trimap_logits = self._lowres.run(None, {"image": _numpy(padded)})
         return self._tensor(alpha_logits), self._tensor(trimap_logits)
+
+    def whole_image(self, padded: torch.Tensor):
+        """A whole-image graph's (alpha, trimap logits or None), as TorchBackend's."""
+        alpha, *trimap = self._lowres.run(None, {"image": _numpy(padded)})
+        return self._tensor(alpha), self._tensor(trimap[0]) if trimap else None
 
     def refine(self, crops, regions, neighbours, valid) -> torch.Tensor:
         given = {"crops": crops, "regions": regions, "neighbours": neighbours, "valid": valid}
@@ -213,14 +222,19 @@ def create_backend(name: str, device: torch.device, model=None, onnx_path=None):
 @torch.inference_mode()
 def check_export(model, graphs, size: tuple[int, int] = (256, 192)) -> float:
     """Largest |difference| between onnxruntime and PyTorch outputs (low-res logits on a
-    seeded random image of ``size`` (H, W), and refined patches of sample regions)."""
+    seeded random image of ``size`` (H, W), and refined patches of sample regions; a
+    whole-image model's alpha and trimap logits)."""
     from lpmatte.inference.onnx.export import cpu_fp32_copy, sample_regions
     from lpmatte.model.two_stage import pad_to_multiple
 
     cpu = torch.device("cpu")
     exported, reference = OnnxBackend(graphs, cpu), TorchBackend(cpu_fp32_copy(model), cpu)
     generator = torch.Generator().manual_seed(0)
-    image = pad_to_multiple(torch.rand(1, 3, *size, generator=generator))
+    image = pad_to_multiple(torch.rand(1, 3, *size, generator=generator),
+                            exported.input_multiple)
+    if model.config.kind == WHOLE_IMAGE:
+        pairs = zip(exported.whole_image(image), reference.whole_image(image))
+        return max(float((a - b).abs().max()) for a, b in pairs if a is not None)
     pairs = list(zip(exported.lowres(image), reference.lowres(image)))
     sample = sample_regions(model.config)
     pairs.append((exported.refine(*sample), reference.refine(*sample)))

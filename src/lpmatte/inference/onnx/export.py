@@ -1,4 +1,5 @@
-"""Tracing the two networks of a model into ONNX graphs (``lpmatte export onnx``)."""
+"""Tracing a model into ONNX graphs (``lpmatte export onnx``): the two networks of a
+two-stage model, or the one network of a whole-image model (MMNet, PSPM)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from lpmatte.inference.onnx.graphs import (
     LOWRES_OUTPUTS,
     REFINER_INPUTS,
     REFINER_OUTPUTS,
+    WHOLE_IMAGE_OUTPUTS,
     OnnxGraphs,
     require_onnx,
     save_onnx,
 )
 from lpmatte.inference.onnx.quantize import quantize_int8
 from lpmatte.inference.options import InferenceOptions
-from lpmatte.model.config import ModelConfig
+from lpmatte.model.config import WHOLE_IMAGE, ModelConfig
 from lpmatte.model.weights import config_to_dict
 
 OPSET = 17
@@ -50,6 +52,21 @@ class RefinerGraph(nn.Module):
 
     def forward(self, crops, regions=None, neighbours=None, valid=None):
         return self.refiner(crops, regions, neighbours, valid)
+
+
+class WholeImageGraph(nn.Module):
+    """The exported whole-image network: its alpha, and its trimap logits when it has a
+    segmentation decoder (PSPM); MMNet's graph has the alpha only."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: torch.Tensor):
+        output = self.network(image)
+        if output.trimap_logits is None:
+            return (output.alpha,)
+        return output.alpha, output.trimap_logits
 
 
 @torch.no_grad()
@@ -85,6 +102,19 @@ def export_lowres(model, sample_size: tuple[int, int] = (256, 192)):
                    "trimap_logits": {0: "batch", 2: "rows", 3: "cols"}})
 
 
+def export_whole_image(model, sample_size: tuple[int, int] = (256, 192)):
+    """A whole-image model as an onnx.ModelProto accepting any size (multiple of the
+    model's ``input_multiple``); the pipeline resizes to ``input_size`` around it."""
+    from lpmatte.model.two_stage import pad_to_multiple
+
+    image = pad_to_multiple(torch.rand(1, 3, *sample_size), model.input_multiple)
+    graph = WholeImageGraph(model)
+    outputs = WHOLE_IMAGE_OUTPUTS[:len(graph(image))]
+    return _trace(graph, (image,), LOWRES_INPUTS, outputs,
+                  {name: {0: "batch", 2: "height", 3: "width"}
+                   for name in (*LOWRES_INPUTS, *outputs)})
+
+
 def export_refiner(model):
     """The refiner of ``model`` as an onnx.ModelProto taking any number of regions."""
     sample = sample_regions(model.config)
@@ -96,8 +126,9 @@ def export_refiner(model):
 def export_graphs(model, sample_size: tuple[int, int] = (256, 192), name: str | None = None,
                   untrained: bool = False,
                   options: InferenceOptions = InferenceOptions()) -> OnnxGraphs:
-    """Trace ``model`` (a :class:`LightweightPortraitMatting`) into its two fp32 graphs;
-    the inference ``options`` travel in the metadata."""
+    """Trace ``model`` into its fp32 graphs: the low-res network and the refiner of a
+    :class:`LightweightPortraitMatting`, or the one network of a whole-image model (with no
+    refiner graph); the inference ``options`` travel in the metadata."""
     model = cpu_fp32_copy(model)
     metadata = {"lpmatte_config": json.dumps(config_to_dict(model.config)),
                 "lpmatte_name": name or model.config.name,
@@ -105,6 +136,9 @@ def export_graphs(model, sample_size: tuple[int, int] = (256, 192), name: str | 
                 "lpmatte_precision": "fp32", "lpmatte_format": FORMAT_VERSION,
                 "lpmatte_sample_size": f"{sample_size[1]}x{sample_size[0]}",
                 **options.to_metadata()}
+    if model.config.kind == WHOLE_IMAGE:
+        metadata["lpmatte_input_multiple"] = str(model.input_multiple)
+        return OnnxGraphs(export_whole_image(model, sample_size), None, model.config, metadata)
     return OnnxGraphs(export_lowres(model, sample_size), export_refiner(model), model.config,
                       metadata)
 
@@ -121,7 +155,8 @@ def cpu_fp32_copy(model):
 def export_onnx(model, path: str | Path, sample_size=(256, 192), int8: bool = False,
                 name: str | None = None, untrained: bool = False,
                 options: InferenceOptions = InferenceOptions()) -> OnnxGraphs:
-    """Export ``model`` to ``path`` (fp32, or with int8 low-res matrix products)."""
+    """Export ``model`` to ``path`` (fp32, or with int8 low-res matrix products; whole-image
+    models export in fp32 only)."""
     graphs = export_graphs(model, sample_size, name, untrained, options)
     if int8:
         graphs = quantize_int8(graphs)

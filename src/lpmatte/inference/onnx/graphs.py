@@ -1,5 +1,6 @@
 """The ``.onnx`` file of a model: two graphs side by side in one ModelProto, split again
-on load, with the model config and inference options in its metadata."""
+on load (or the one graph of a whole-image model), with the model config and inference
+options in its metadata."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 
 from lpmatte.errors import LpmatteError
 from lpmatte.media.image_io import atomic_write
-from lpmatte.model.config import ModelConfig
+from lpmatte.model.config import WHOLE_IMAGE, ModelConfig
 from lpmatte.model.weights import config_from_dict
 
 LOWRES_INPUTS, LOWRES_OUTPUTS = ("image",), ("alpha_logits", "trimap_logits")
 REFINER_INPUTS = ("crops", "regions", "neighbours", "valid")
 REFINER_OUTPUTS = ("patches",)
+WHOLE_IMAGE_OUTPUTS = ("alpha", "trimap_logits")  # MMNet has no trimap output
 
 
 def require_onnx():
@@ -28,10 +30,11 @@ def require_onnx():
 
 @dataclass
 class OnnxGraphs:
-    """The two graphs (onnx.ModelProto each), the model config and string metadata."""
+    """The two graphs (onnx.ModelProto each), the model config and string metadata. A
+    whole-image model's one network is ``lowres``; its ``refiner`` is None."""
 
     lowres: object
-    refiner: object
+    refiner: object | None
     config: ModelConfig
     metadata: dict[str, str]
 
@@ -41,8 +44,9 @@ def combine_graphs(graphs: OnnxGraphs):
     onnx = require_onnx()
     from onnx import compose, helper
 
+    stages = (("lowres", graphs.lowres), ("refiner", graphs.refiner))
     parts = [compose.add_prefix(g, f"{stage}/", rename_inputs=False, rename_outputs=False)
-             for stage, g in (("lowres", graphs.lowres), ("refiner", graphs.refiner))]
+             for stage, g in stages if g is not None]
     graph = helper.make_graph(
         [n for p in parts for n in p.graph.node], "lpmatte",
         [i for p in parts for i in p.graph.input], [o for p in parts for o in p.graph.output],
@@ -115,5 +119,7 @@ def read_onnx(path: str | Path) -> OnnxGraphs:
         raise LpmatteError(f"{path}: not an lpmatte export (no lpmatte_config metadata); "
                            "export with 'lpmatte export onnx'")
     config = config_from_dict(json.loads(metadata["lpmatte_config"]))
+    if config.kind == WHOLE_IMAGE:
+        return OnnxGraphs(model, None, config, metadata)
     lowres, refiner = split_graphs(model)
     return OnnxGraphs(lowres, refiner, config, metadata)

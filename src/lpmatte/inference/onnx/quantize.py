@@ -7,6 +7,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from lpmatte.errors import LpmatteError
 from lpmatte.inference.onnx.graphs import OnnxGraphs, require_onnx
 
 
@@ -17,6 +18,9 @@ def quantize_int8(graphs: OnnxGraphs) -> OnnxGraphs:
     stay fp32, which keeps alpha within the tolerances of tests/test_backends.py."""
     if graphs.metadata.get("lpmatte_precision") == "int8":
         return graphs
+    if graphs.refiner is None:  # MMNet has no matrix product to quantize; PSPM's are few
+        raise LpmatteError(f"{graphs.config.name}: whole-image models export in fp32 only "
+                           "(use --backend onnx, not onnx-int8, and no --int8)")
     onnx = require_onnx()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
