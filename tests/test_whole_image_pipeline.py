@@ -111,3 +111,17 @@ def _write_png(folder):
     Image.fromarray((np.random.default_rng(1).random((70, 90, 3)) * 255).astype(np.uint8)
                     ).save(path)
     return path
+
+
+def test_a_registered_name_loads_its_shipped_weights(tmp_path, monkeypatch, image):
+    import lpmatte.api
+
+    torch.manual_seed(3)
+    trained = lpmatte.load("mmnet-128", device="cpu", backend="eager-fp32")
+    save_safetensors(tmp_path / "mmnet-128.safetensors", trained.model, trained.config,
+                     untrained="false")
+    monkeypatch.setattr(lpmatte.api, "WEIGHTS_DIR", tmp_path)
+    shipped = lpmatte.load("mmnet-128", device="cpu", backend="eager-fp32")
+    assert not shipped.untrained and shipped.warning is None
+    np.testing.assert_allclose(shipped.predict(image), trained.predict(image), atol=1e-6)
+    assert lpmatte.load("mmnet", device="cpu").untrained  # nothing shipped for it here

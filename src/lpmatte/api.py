@@ -202,6 +202,9 @@ def _load(name_or_path, torch_device: torch.device, backend: str, refiner_option
         return Matter(build_model(config), torch_device, f"{UNTRAINED_DEFAULT}-untrained", True,
                       backend)
     if name in list_models():
+        shipped = shipped_weights(name)
+        if shipped is not None:
+            return _from_file(shipped, torch_device, name, refiner_options, backend)
         config = create_config(name, **refiner_options)
         return Matter(build_model(config), torch_device, name, True, backend)
     path = Path(name)
@@ -209,6 +212,13 @@ def _load(name_or_path, torch_device: torch.device, backend: str, refiner_option
         return _from_file(path, torch_device, path.stem, refiner_options, backend)
     raise LpmatteError(f"unknown model '{name}': not a registered name "
                        f"({', '.join(list_models())}) nor a weights file")
+
+
+def shipped_weights(name: str) -> Path | None:
+    """The weights file shipped in the package for registered model ``name``
+    (``weights/<name>.safetensors``), or None: that name then builds untrained."""
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    return path if path.is_file() else None
 
 
 def _from_file(path: Path, device: torch.device, name: str, refiner_options,
