@@ -2,7 +2,7 @@
 
 This is the library behind ``lpmatte matte``: one bad file never stops the others, and
 every failure is reported with the file it concerns. Outputs are written under a temporary
-name and renamed (:class:`~lpmatte.media.image_io.AtomicOutput`), so an output under its
+name and renamed (:class:`~lpmatte.files.AtomicOutput`), so an output under its
 final name is always complete: a rerun after a crash or ``kill -9`` skips those and does the
 rest. Decoding, inference and encoding overlap in three threads with small bounded queues.
 """
@@ -19,16 +19,9 @@ import numpy as np
 
 from lpmatte.apps.manifest import Manifest, Row
 from lpmatte.errors import LpmatteError
+from lpmatte.files import is_temporary, remove
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
-from lpmatte.media.image_io import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_SUFFIXES,
-    is_temporary,
-    load_rgb,
-    remove,
-    save_png,
-    to_uint8,
-)
+from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_rgb, save_png, to_uint8
 from lpmatte.media.video_io import BackgroundWorker, prefetch
 
 FORMATS = ("alpha", "rgba", "composite", "trimap")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lpmatte import files
 from lpmatte.errors import LpmatteError
 from lpmatte.media import image_io
 
@@ -620,8 +621,8 @@ def is_frame_folder(path: Path) -> bool:
         entry.is_file() and _FRAME_NAME_PATTERN.fullmatch(entry.name) for entry in path.iterdir())
 
 
-class AtomicOutput(image_io.AtomicOutput):
-    """:class:`lpmatte.media.image_io.AtomicOutput` that refuses to replace a folder holding
+class AtomicOutput(files.AtomicOutput):
+    """:class:`lpmatte.files.AtomicOutput` that refuses to replace a folder holding
     anything but frames of an earlier run (see :func:`check_output_path`)."""
 
     def __init__(self, path, folder: bool = False):

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import atomic_write
+from lpmatte.files import atomic_write
 from lpmatte.model.config import (
     WHOLE_IMAGE,
     EfficientNetLiteConfig,
