@@ -29,11 +29,12 @@ from lpmatte.model.factory import build_model
 from lpmatte.model.registry import create_config, list_models
 from lpmatte.model.two_stage import NO_CLOCK, TwoStageOutput
 from lpmatte.model.weights import load_checkpoint
+from lpmatte.trimap import TRIMAP_VALUES
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "default.safetensors"
 UNTRAINED_DEFAULT = "lpm-s"  # what "default" builds, flagged untrained, when no weights ship
-TRIMAP_LEVELS = torch.tensor([0, 128, 255], dtype=torch.uint8)
+TRIMAP_LEVELS = torch.tensor(TRIMAP_VALUES, dtype=torch.uint8)
 
 
 class Matter:
