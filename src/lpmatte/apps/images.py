@@ -22,7 +22,7 @@ from lpmatte.errors import LpmatteError
 from lpmatte.files import is_temporary, remove
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
 from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_rgb, save_png, to_uint8
-from lpmatte.media.video_io import BackgroundWorker, prefetch
+from lpmatte.media.threads import BackgroundWorker, prefetch
 
 FORMATS = ("alpha", "rgba", "composite", "trimap")
 QUEUE_SIZE = 4  # decoded images waiting for the model, and results waiting for encoding
