@@ -16,7 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lpmatte.api import stored_options
-from lpmatte.apps.images import BatchResult, Job, RenderOptions, prepare, process, skipped_row
+from lpmatte.apps.images import (
+    BatchResult,
+    Job,
+    RenderOptions,
+    prepare,
+    process,
+    record_planned,
+)
 from lpmatte.apps.manifest import COLUMNS, Manifest, Row
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.options import InferenceOptions
@@ -132,13 +139,8 @@ def matte_files_ray(inputs: list[str], outdir: str | Path, fmt: str = "alpha",
                              max_regions=max_regions)  # a bad value fails before Ray starts
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
                                             max_pixels)
-    result = BatchResult(failures=failures)
     with Manifest(manifest) as log:
-        for source, message in failures:
-            log.add(Row(source, "failed", "", 0, 0.0, message))
-        for row in map(skipped_row, done):
-            log.add(row)
-            result.add(row)
+        result = record_planned(log, failures, done)
         if todo:
             connect(ray, cluster.address)
             for record in matte_dataset(ray, todo, options, spec, cluster).iter_rows():

@@ -224,6 +224,19 @@ def skipped_row(job: Job) -> Row:
     return Row(str(job.source), "skipped", str(job.target), job.target.stat().st_size, 0.0, "")
 
 
+def record_planned(log: Manifest, failures: list[tuple[str, str]], done: list[Job]
+                   ) -> BatchResult:
+    """Log what :func:`prepare` settled before any matting: the inputs it refused and the
+    outputs already complete; the result of the batch so far."""
+    result = BatchResult(failures=failures)
+    for source, message in failures:
+        log.add(Row(source, "failed", "", 0, 0.0, message))
+    for row in map(skipped_row, done):
+        log.add(row)
+        result.add(row)
+    return result
+
+
 def run_overlapped(matter, jobs: Iterator[Job], options: RenderOptions, record,
                    queue_size: int = QUEUE_SIZE) -> None:
     """Decode (thread) -> model (this thread) -> encode (thread), ``record(row)`` per job.
@@ -290,14 +303,8 @@ def matte_files(matter, inputs: list[str], outdir: str | Path, fmt: str = "alpha
     """
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
                                             max_pixels)
-    result = BatchResult(failures=failures)
     with Manifest(manifest) as log:
-        for source, message in failures:
-            log.add(Row(source, "failed", "", 0, 0.0, message))
-        for job in done:
-            row = skipped_row(job)
-            log.add(row)
-            result.add(row)
+        result = record_planned(log, failures, done)
         bar = progress_bar(len(todo), progress)
 
         def record(row: Row) -> None:

@@ -20,6 +20,7 @@ from lpmatte.errors import LpmatteError
 from lpmatte.files import atomic_write
 from lpmatte.model.config import (
     WHOLE_IMAGE,
+    AnyConfig,
     EfficientNetLiteConfig,
     LowResConfig,
     MMNetConfig,
@@ -29,7 +30,6 @@ from lpmatte.model.config import (
     SwinConfig,
 )
 
-AnyConfig = ModelConfig | MMNetConfig | PSPMConfig
 WHOLE_IMAGE_CONFIGS = {"mmnet": MMNetConfig, "pspm": PSPMConfig}  # by ``architecture``
 
 
