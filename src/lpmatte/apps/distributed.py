@@ -15,7 +15,6 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lpmatte.api import stored_options
 from lpmatte.apps.images import (
     BatchResult,
     Job,
@@ -58,6 +57,8 @@ class ModelSpec:
     def resolve(cls, model: str = "default", backend: str = "auto", **choices) -> ModelSpec:
         """``choices`` (lowres_side, flip_tta, max_regions) as :func:`lpmatte.load` takes
         them: ``"auto"`` keeps what the model's file stores."""
+        from lpmatte.api import stored_options  # torch, as in the actors: only when used
+
         return cls(model, backend, stored_options(model).updated(**choices))
 
 
