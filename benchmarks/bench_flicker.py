@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from lpmatte.inference.temporal import TemporalStabilizer, dtssd
-from lpmatte.media.video_io import VideoSource, import_av
+from lpmatte.media.video.pyav import import_av
+from lpmatte.media.video.reader import VideoSource
 
 
 def person_alpha(height: int, width: int, centre_x: float, edge: float = 2.0) -> np.ndarray:

@@ -35,7 +35,8 @@ import torch
 import lpmatte
 from lpmatte.data.synthetic import synthetic_portrait
 from lpmatte.evaluation.profiler import hardware_name, parse_size
-from lpmatte.media.image_io import atomic_write, load_alpha, open_image
+from lpmatte.files import atomic_write
+from lpmatte.media.image_io import load_alpha, open_image
 from lpmatte.metrics import mad, mse, sad
 
 MEDIAPIPE = "mediapipe==0.10.21"

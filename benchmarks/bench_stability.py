@@ -37,7 +37,8 @@ import cv2
 import numpy as np
 
 from lpmatte.inference.temporal import AlphaHold, TemporalStabilizer, dtssd, video_predictor
-from lpmatte.media.video_io import VideoSource, import_av
+from lpmatte.media.video.pyav import import_av
+from lpmatte.media.video.reader import VideoSource
 
 REPO = Path(__file__).resolve().parents[1]
 SOFT = Path("/work/data/soft")

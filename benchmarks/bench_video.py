@@ -26,7 +26,9 @@ import torch
 import lpmatte
 from lpmatte.apps.video import composer, convert_video, make_background, make_writer, resolve_target
 from lpmatte.inference.temporal import TemporalStabilizer
-from lpmatte.media.video_io import AtomicOutput, VideoSource, import_av
+from lpmatte.media.video.output import AtomicOutput
+from lpmatte.media.video.pyav import import_av
+from lpmatte.media.video.reader import VideoSource
 
 SUFFIX = {"prores": ".mov", "webm": ".webm", "png": "", "alpha": ".mp4", "green": ".mp4",
           "composite": ".mp4"}
@@ -110,7 +112,7 @@ def encode_only_fps(images: list[np.ndarray], alphas: list[np.ndarray], output: 
     """Frames per second of composing and encoding alone."""
     from fractions import Fraction
 
-    from lpmatte.media.video_io import ContainerWriter, PngSequenceWriter
+    from lpmatte.media.video.writer import ContainerWriter, PngSequenceWriter
 
     target = resolve_target(output, format)
     compose = composer(format, make_background(format, None))

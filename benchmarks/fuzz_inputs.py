@@ -88,7 +88,7 @@ def read(path: Path, fmt: str) -> None:
     if fmt in IMAGE_FORMATS:
         load_rgb(path, max_pixels=MAX_PIXELS)
         return
-    from lpmatte.media.video_io import VideoSource
+    from lpmatte.media.video.reader import VideoSource
 
     for allow_partial in (False, True):
         source = VideoSource(path, allow_partial=allow_partial, max_pixels=MAX_PIXELS)

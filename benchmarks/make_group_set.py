@@ -25,7 +25,8 @@ from lpmatte.data.augment import AugmentConfig, DatasetSource
 from lpmatte.data.composites import CompositeConfig, GroupBuilder
 from lpmatte.data.spec import background_source, parse_data_spec, read_ids, split_validation
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import atomic_write, save_png
+from lpmatte.files import atomic_write
+from lpmatte.media.image_io import save_png
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 14  # fixed: the set must not change between runs

@@ -43,6 +43,30 @@ def single_torch_thread():
     yield
 
 
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "lpmatte"
+
+
+def source_files() -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file of the package source, bytecode caches left out."""
+    return {str(path.relative_to(SOURCE)): (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in SOURCE.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def source_tree_untouched():
+    """Tests write into tmp_path only: a run that rewrites, adds or removes a file under
+    src/lpmatte (even one put back afterwards: its mtime changes) ends in an error."""
+    before = source_files() if SOURCE.is_dir() else {}
+    yield
+    after = source_files() if SOURCE.is_dir() else {}
+    changed = sorted(name for name in before.keys() | after.keys()
+                     if before.get(name) != after.get(name))
+    if changed:
+        pytest.fail("src/lpmatte changed while the tests ran (a test writes into the source "
+                    "tree, or it was edited meanwhile): " + ", ".join(changed[:10]))
+
+
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "metric_reference"
 
 

@@ -9,15 +9,19 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lpmatte"
 # a module may import from its own layer's packages and from any lower layer
 LAYERS = [
     {"version"},
-    {"errors", "paths", "devices", "metrics"},
-    {"media"},
-    {"model", "data"},
+    {"errors", "paths", "files", "trimap", "devices", "metrics"},
+    {"model", "media"},
+    {"data"},
     {"inference"},
     {"api"},
     {"apps", "evaluation", "training", "serve"},
     {"cli"},
     {"__init__", "__main__"},
 ]
+
+# packages that never import each other, whatever their layers: the paper's network knows
+# nothing of image files or training data, so it can be read (and exported) on its own
+APART = [{"model", "media"}, {"model", "data"}]
 
 
 def module_name(path: Path) -> str:
@@ -50,9 +54,12 @@ def graph() -> dict[str, set[str]]:
     return edges
 
 
+def package_of(module: str) -> str:
+    return module.split(".")[1] if "." in module else "__init__"
+
+
 def layer_of(module: str) -> int:
-    top = module.split(".")[1] if "." in module else "__init__"
-    return next(i for i, names in enumerate(LAYERS) if top in names)
+    return next(i for i, names in enumerate(LAYERS) if package_of(module) in names)
 
 
 def test_no_import_circle_between_modules():
@@ -79,6 +86,18 @@ def test_imports_flow_down_the_layers():
     wrong = [f"{source} imports {target}" for source, targets in graph().items()
              for target in targets if layer_of(target) > layer_of(source)]
     assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_packages_kept_apart_import_nothing_of_each_other():
+    wrong = [f"{source} imports {target}" for source, targets in graph().items()
+             for target in targets
+             if any({package_of(source), package_of(target)} == pair for pair in APART)]
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_every_package_has_a_layer():
+    packages = {package_of(module) for module in graph()}
+    assert packages <= set().union(*LAYERS), packages - set().union(*LAYERS)
 
 
 def test_no_private_name_crosses_modules():

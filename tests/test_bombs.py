@@ -106,7 +106,7 @@ def test_truncated_video_is_an_error_unless_allow_partial(tmp_path, capsys):
 
 
 def test_complete_video_is_not_reported_as_partial(tmp_path):
-    from lpmatte.media.video_io import VideoSource
+    from lpmatte.media.video.reader import VideoSource
 
     full, _ = cut_video(tmp_path)
     notices = []
@@ -116,7 +116,7 @@ def test_complete_video_is_not_reported_as_partial(tmp_path):
 
 
 def test_video_frames_above_max_pixels_are_refused(tmp_path):
-    from lpmatte.media.video_io import VideoSource
+    from lpmatte.media.video.reader import VideoSource
 
     full, _ = cut_video(tmp_path)
     with pytest.raises(LpmatteError, match="1024 pixels .* limit of 1000"):

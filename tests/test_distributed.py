@@ -10,7 +10,11 @@ from lpmatte.apps.manifest import parse_rows
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'lpmatte[distributed]')")
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'ray[data]')")
 
-from lpmatte.apps.distributed import RayOptions, matte_files_ray  # noqa: E402
+from lpmatte.apps.distributed import ModelSpec, RayOptions, matte_files_ray  # noqa: E402
+from lpmatte.inference.options import InferenceOptions  # noqa: E402
+from lpmatte.model.factory import build_model  # noqa: E402
+from lpmatte.model.registry import create_config  # noqa: E402
+from lpmatte.model.weights import save_safetensors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +40,16 @@ def images(tmp_path, portrait):
 
 
 def test_ray_outputs_are_byte_identical_to_local(cluster, images, tmp_path):
-    matter = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32")
+    # mirror averaging and a region cap change an untrained model's mattes: identical files
+    # show that the actors ran with the options given to the driver
+    matter = lpmatte.load("lpm-s", device="cpu", backend="eager-fp32", flip_tta=True,
+                          max_regions=3)
     local = matte_files(matter, [str(images)], tmp_path / "local", progress=False,
                         manifest=tmp_path / "local.csv")
     options = RayOptions(address=None, actors=2, batch_size=4, device="cpu")
     remote = matte_files_ray([str(images)], tmp_path / "ray", cluster=options, model="lpm-s",
-                             backend="eager-fp32", manifest=tmp_path / "ray.csv")
+                             backend="eager-fp32", manifest=tmp_path / "ray.csv",
+                             flip_tta=True, max_regions=3)
     assert len(remote.written) == len(local.written) == 24
     assert [f[0] for f in remote.failures] == [str(images / "bad.jpg")]
     for path in local.written:
@@ -52,6 +60,19 @@ def test_ray_outputs_are_byte_identical_to_local(cluster, images, tmp_path):
     again = matte_files_ray([str(images)], tmp_path / "ray", cluster=options, model="lpm-s",
                             backend="eager-fp32", manifest=tmp_path / "ray.csv")
     assert len(again.skipped) == 24 and not again.written
+
+
+def test_model_spec_resolves_auto_against_the_weights_as_load_does(tmp_path):
+    model = build_model(create_config("lpm-s"))
+    weights = tmp_path / "stored.safetensors"
+    save_safetensors(weights, model, model.config, untrained="false",
+                     **InferenceOptions(lowres_side=512, flip_tta=True).to_metadata())
+    spec = ModelSpec.resolve(str(weights), "eager-fp32", lowres_side="auto", flip_tta=False,
+                             max_regions=7)
+    local = lpmatte.load(weights, device="cpu", backend="eager-fp32", flip_tta=False,
+                         max_regions=7)
+    assert spec.options == local.options == InferenceOptions(512, False, 7)
+    assert ModelSpec.resolve("lpm-s").options == InferenceOptions()
 
 
 def test_bare_ray_flag_leaves_addresses_and_inputs_apart():

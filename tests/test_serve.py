@@ -204,6 +204,11 @@ def test_malformed_multipart_and_missing_file_are_400(url):
     assert no_file.status_code in (400, 415) and "error" in no_file.json()
 
 
+def test_too_many_pixels_is_refused_from_the_header_with_the_limit_named(url):
+    error = matte(url, many_pixels_png()).json()["error"]
+    assert "1000000 pixels (1000x1000)" in error and f"limit of {LIMITS.max_pixels}" in error
+
+
 def test_streamed_body_is_cut_at_the_limit_whatever_its_length_header(url):
     def chunks():  # chunked transfer: no Content-Length to refuse up front
         for _ in range(64):

@@ -10,7 +10,8 @@ av = pytest.importorskip("av")
 from lpmatte.apps.video import convert_video  # noqa: E402
 from lpmatte.cli import main  # noqa: E402
 from lpmatte.errors import LpmatteError  # noqa: E402
-from lpmatte.media.video_io import VideoSource, pad_to_even  # noqa: E402
+from lpmatte.media.video.reader import VideoSource  # noqa: E402
+from lpmatte.media.video.writer import pad_to_even  # noqa: E402
 
 
 def scene(index: int, height: int, width: int) -> np.ndarray:
@@ -332,7 +333,7 @@ def test_acceptance_size_clip(tmp_path, format, name):
 
 
 def test_missing_encoder_is_a_clear_error():
-    from lpmatte.media.video_io import Encoder, first_available
+    from lpmatte.media.video.encoders import Encoder, first_available
 
     with pytest.raises(LpmatteError, match="no-such-codec"):
         first_available([Encoder("no-such-codec", "yuv420p", "rgb24")], "--format x")

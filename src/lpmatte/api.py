@@ -29,11 +29,12 @@ from lpmatte.model.factory import build_model
 from lpmatte.model.registry import create_config, list_models
 from lpmatte.model.two_stage import NO_CLOCK, TwoStageOutput
 from lpmatte.model.weights import load_checkpoint
+from lpmatte.trimap import TRIMAP_VALUES
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "default.safetensors"
 UNTRAINED_DEFAULT = "lpm-s"  # what "default" builds, flagged untrained, when no weights ship
-TRIMAP_LEVELS = torch.tensor([0, 128, 255], dtype=torch.uint8)
+TRIMAP_LEVELS = torch.tensor(TRIMAP_VALUES, dtype=torch.uint8)
 
 
 class Matter:
@@ -190,26 +191,33 @@ def as_matter(model, device: str = "auto", backend: str = "auto") -> Matter:
     return model if isinstance(model, Matter) else load(model, device=device, backend=backend)
 
 
-def _load(name_or_path, torch_device: torch.device, backend: str, refiner_options) -> Matter:
-    name = str(name_or_path)
-    if Path(name).suffix == ".onnx":
-        return _from_onnx(Path(name), torch_device, backend, refiner_options)
-    resolve_backend(backend, torch_device)  # a bad name fails before any weights are read
-    if name == "default":
-        if DEFAULT_WEIGHTS.is_file():
-            return _from_file(DEFAULT_WEIGHTS, torch_device, "default", refiner_options, backend)
-        config = create_config(UNTRAINED_DEFAULT, **refiner_options)
-        return Matter(build_model(config), torch_device, f"{UNTRAINED_DEFAULT}-untrained", True,
-                      backend)
-    if name in list_models():
-        shipped = shipped_weights(name)
-        if shipped is not None:
-            return _from_file(shipped, torch_device, name, refiner_options, backend)
-        config = create_config(name, **refiner_options)
-        return Matter(build_model(config), torch_device, name, True, backend)
+def stored_options(name_or_path: str | Path = "default") -> InferenceOptions:
+    """The options a model's file holds, which :func:`load` keeps for ``"auto"``, read
+    without building the model or a backend (a Ray driver resolves them once for every
+    worker); the paper's defaults for a model built from its registered name."""
+    path = _weights_file(str(name_or_path))
+    if path is None:
+        return InferenceOptions()
+    if path.suffix == ".onnx":
+        from lpmatte.inference.onnx.graphs import read_onnx  # onnx only when asked for
+
+        return InferenceOptions.from_metadata(read_onnx(path).metadata, str(path))
+    return InferenceOptions.from_metadata(load_checkpoint(path).metadata, str(path))
+
+
+def _weights_file(name: str) -> Path | None:
+    """The file that model ``name`` is read from: an ONNX export or a weights file (also
+    the package's own for ``default`` and registered names that ship weights); None for
+    a name built untrained."""
     path = Path(name)
+    if path.suffix == ".onnx":
+        return path
+    if name == "default":
+        return DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.is_file() else None
+    if name in list_models():
+        return shipped_weights(name)
     if path.suffix in (".safetensors", ".pt", ".pth") or path.exists():
-        return _from_file(path, torch_device, path.stem, refiner_options, backend)
+        return path
     raise LpmatteError(f"unknown model '{name}': not a registered name "
                        f"({', '.join(list_models())}) nor a weights file")
 
@@ -219,6 +227,21 @@ def shipped_weights(name: str) -> Path | None:
     (``weights/<name>.safetensors``), or None: that name then builds untrained."""
     path = WEIGHTS_DIR / f"{name}.safetensors"
     return path if path.is_file() else None
+
+
+def _load(name_or_path, torch_device: torch.device, backend: str, refiner_options) -> Matter:
+    name = str(name_or_path)
+    path = _weights_file(name)
+    if path is not None and path.suffix == ".onnx":
+        return _from_onnx(path, torch_device, backend, refiner_options)
+    resolve_backend(backend, torch_device)  # a bad name fails before any weights are read
+    if path is not None:
+        shown = name if name == "default" or name in list_models() else path.stem
+        return _from_file(path, torch_device, shown, refiner_options, backend)
+    registered = UNTRAINED_DEFAULT if name == "default" else name
+    shown = f"{UNTRAINED_DEFAULT}-untrained" if name == "default" else name
+    config = create_config(registered, **refiner_options)
+    return Matter(build_model(config), torch_device, shown, True, backend)
 
 
 def _from_file(path: Path, device: torch.device, name: str, refiner_options,

@@ -15,9 +15,17 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lpmatte.apps.images import BatchResult, Job, RenderOptions, prepare, process, skipped_row
+from lpmatte.apps.images import (
+    BatchResult,
+    Job,
+    RenderOptions,
+    prepare,
+    process,
+    record_planned,
+)
 from lpmatte.apps.manifest import COLUMNS, Manifest, Row
 from lpmatte.errors import LpmatteError
+from lpmatte.inference.options import InferenceOptions
 from lpmatte.media.image_io import DEFAULT_MAX_PIXELS
 
 
@@ -38,12 +46,20 @@ class RayOptions:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What each actor passes to :func:`lpmatte.load`."""
+    """What each actor loads: :func:`lpmatte.load` of ``model`` on ``backend``, run with
+    ``options``, resolved once on the driver so that every actor runs the same settings."""
 
     model: str = "default"
     backend: str = "auto"
-    lowres_side: object = "auto"
-    flip_tta: object = "auto"
+    options: InferenceOptions = InferenceOptions()
+
+    @classmethod
+    def resolve(cls, model: str = "default", backend: str = "auto", **choices) -> ModelSpec:
+        """``choices`` (lowres_side, flip_tta, max_regions) as :func:`lpmatte.load` takes
+        them: ``"auto"`` keeps what the model's file stores."""
+        from lpmatte.api import stored_options  # torch, as in the actors: only when used
+
+        return cls(model, backend, stored_options(model).updated(**choices))
 
 
 def import_ray():
@@ -64,8 +80,8 @@ class MattingActor:
         from lpmatte.api import load
 
         torch.set_num_threads(max(1, int(cpus)))  # one actor per CPU must not oversubscribe
-        self.matter = load(spec.model, device=device, backend=spec.backend,
-                                   lowres_side=spec.lowres_side, flip_tta=spec.flip_tta)
+        self.matter = load(spec.model, device=device, backend=spec.backend)
+        self.matter.options = spec.options
         self.options = options
 
     def __call__(self, batch: dict) -> dict:
@@ -115,19 +131,17 @@ def matte_files_ray(inputs: list[str], outdir: str | Path, fmt: str = "alpha",
                     model: str = "default", backend: str = "auto", lowres_side="auto",
                     flip_tta="auto", overwrite: bool = False,
                     manifest: str | Path | None = None,
-                    max_pixels: int | None = DEFAULT_MAX_PIXELS) -> BatchResult:
-    """:func:`lpmatte.apps.images.matte_files` on Ray: same outputs, manifest and result."""
+                    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                    max_regions="auto") -> BatchResult:
+    """:func:`lpmatte.apps.images.matte_files` on Ray: same outputs, manifest and result.
+    ``lowres_side``, ``flip_tta`` and ``max_regions`` as :func:`lpmatte.load` takes them."""
     ray = import_ray()
+    spec = ModelSpec.resolve(model, backend, lowres_side=lowres_side, flip_tta=flip_tta,
+                             max_regions=max_regions)  # a bad value fails before Ray starts
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
                                             max_pixels)
-    spec = ModelSpec(model, backend, lowres_side, flip_tta)
-    result = BatchResult(failures=failures)
     with Manifest(manifest) as log:
-        for source, message in failures:
-            log.add(Row(source, "failed", "", 0, 0.0, message))
-        for row in map(skipped_row, done):
-            log.add(row)
-            result.add(row)
+        result = record_planned(log, failures, done)
         if todo:
             connect(ray, cluster.address)
             for record in matte_dataset(ray, todo, options, spec, cluster).iter_rows():

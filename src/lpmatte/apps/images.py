@@ -2,7 +2,7 @@
 
 This is the library behind ``lpmatte matte``: one bad file never stops the others, and
 every failure is reported with the file it concerns. Outputs are written under a temporary
-name and renamed (:class:`~lpmatte.media.image_io.AtomicOutput`), so an output under its
+name and renamed (:class:`~lpmatte.files.AtomicOutput`), so an output under its
 final name is always complete: a rerun after a crash or ``kill -9`` skips those and does the
 rest. Decoding, inference and encoding overlap in three threads with small bounded queues.
 """
@@ -19,17 +19,10 @@ import numpy as np
 
 from lpmatte.apps.manifest import Manifest, Row
 from lpmatte.errors import LpmatteError
+from lpmatte.files import is_temporary, remove
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
-from lpmatte.media.image_io import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_SUFFIXES,
-    is_temporary,
-    load_rgb,
-    remove,
-    save_png,
-    to_uint8,
-)
-from lpmatte.media.video_io import BackgroundWorker, prefetch
+from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_rgb, save_png, to_uint8
+from lpmatte.media.threads import BackgroundWorker, prefetch
 
 FORMATS = ("alpha", "rgba", "composite", "trimap")
 QUEUE_SIZE = 4  # decoded images waiting for the model, and results waiting for encoding
@@ -231,6 +224,19 @@ def skipped_row(job: Job) -> Row:
     return Row(str(job.source), "skipped", str(job.target), job.target.stat().st_size, 0.0, "")
 
 
+def record_planned(log: Manifest, failures: list[tuple[str, str]], done: list[Job]
+                   ) -> BatchResult:
+    """Log what :func:`prepare` settled before any matting: the inputs it refused and the
+    outputs already complete; the result of the batch so far."""
+    result = BatchResult(failures=failures)
+    for source, message in failures:
+        log.add(Row(source, "failed", "", 0, 0.0, message))
+    for row in map(skipped_row, done):
+        log.add(row)
+        result.add(row)
+    return result
+
+
 def run_overlapped(matter, jobs: Iterator[Job], options: RenderOptions, record,
                    queue_size: int = QUEUE_SIZE) -> None:
     """Decode (thread) -> model (this thread) -> encode (thread), ``record(row)`` per job.
@@ -297,14 +303,8 @@ def matte_files(matter, inputs: list[str], outdir: str | Path, fmt: str = "alpha
     """
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
                                             max_pixels)
-    result = BatchResult(failures=failures)
     with Manifest(manifest) as log:
-        for source, message in failures:
-            log.add(Row(source, "failed", "", 0, 0.0, message))
-        for job in done:
-            row = skipped_row(job)
-            log.add(row)
-            result.add(row)
+        result = record_planned(log, failures, done)
         bar = progress_bar(len(todo), progress)
 
         def record(row: Row) -> None:

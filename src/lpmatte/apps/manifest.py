@@ -15,7 +15,7 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from lpmatte.media.image_io import atomic_write, make_parent
+from lpmatte.files import atomic_write, make_parent
 
 STATUSES = ("written", "skipped", "failed")
 

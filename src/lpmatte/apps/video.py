@@ -37,21 +37,20 @@ from lpmatte.errors import LpmatteError
 from lpmatte.inference.temporal import video_predictor
 from lpmatte.media.compose import DEFAULT_BACKGROUND, composite_image, cover, parse_background
 from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, to_uint8
-from lpmatte.media.video_io import (
+from lpmatte.media.threads import BackgroundWorker
+from lpmatte.media.video.audio import AudioCopier
+from lpmatte.media.video.encoders import (
     H264,
     MPEG4,
     PRORES_4444,
     VP9,
     VP9_ALPHA,
-    AtomicOutput,
-    AudioCopier,
-    BackgroundWorker,
-    ContainerWriter,
     Encoder,
-    PngSequenceWriter,
-    VideoSource,
     first_available,
 )
+from lpmatte.media.video.output import AtomicOutput
+from lpmatte.media.video.reader import VideoSource
+from lpmatte.media.video.writer import ContainerWriter, PngSequenceWriter
 
 FORMATS = ("prores", "webm", "png", "alpha", "green", "composite")
 _TRANSPARENT = {"prores": (".mov", "mov", [PRORES_4444]), "webm": (".webm", "webm", [VP9_ALPHA])}

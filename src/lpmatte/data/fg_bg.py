@@ -18,7 +18,8 @@ COLOUR_FORMATS = ("jpg", "png")
 
 def save_rgb(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Float HxWx3 in [0, 1] -> 8-bit PNG or JPEG (quality 95) by suffix, atomically."""
-    from lpmatte.media.image_io import atomic_write, to_uint8
+    from lpmatte.files import atomic_write
+    from lpmatte.media.image_io import to_uint8
 
     image = Image.fromarray(to_uint8(rgb))
     options = {"quality": 95} if Path(path).suffix.lower() in (".jpg", ".jpeg") else {}

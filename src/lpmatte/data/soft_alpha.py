@@ -225,7 +225,7 @@ def convert_pair(image_path: Path, mask_path: Path, out: Path, config: BandConfi
 def write_source(out: Path, images: Path, masks: Path, config: BandConfig,
                  max_side: int | None) -> None:
     """OUT/source.json: where the original images are and how the alphas were made."""
-    from lpmatte.media.image_io import atomic_write
+    from lpmatte.files import atomic_write
 
     record = {"images": str(Path(images).resolve()), "masks": str(Path(masks).resolve()),
               "band": asdict(config), "max_side": max_side, "solver": "pymatting estimate_alpha_cf"}

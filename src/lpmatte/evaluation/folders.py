@@ -16,7 +16,8 @@ import numpy as np
 from lpmatte.data.datasets.files import describe_missing, files_by_stem, pair_by_stem, require_dir
 from lpmatte.data.datasets.trimap import load_trimap
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import atomic_write, load_alpha
+from lpmatte.files import atomic_write
+from lpmatte.media.image_io import load_alpha
 from lpmatte.metrics import compute_metrics, metric_names
 
 

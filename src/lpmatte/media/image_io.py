@@ -1,4 +1,4 @@
-"""Reading images of any common mode and writing outputs atomically.
+"""Reading images of any common mode, and saving PNGs atomically.
 
 Pillow decodes (it knows EXIF orientation, palettes and 16-bit PNG); OpenCV is not
 used here because it drops EXIF orientation for PNG and mishandles palettes.
@@ -7,9 +7,7 @@ used here because it drops EXIF orientation for PNG and mishandles palettes.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from struct import error as struct_error
@@ -18,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lpmatte.errors import LpmatteError
+from lpmatte.files import atomic_write
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -196,94 +195,6 @@ def load_alpha(path: str | os.PathLike) -> np.ndarray:
 def to_uint8(array: np.ndarray) -> np.ndarray:
     """Float in [0, 1] -> uint8 with rounding."""
     return np.clip(np.asarray(array, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-TEMP_MARK = ".part-"  # in every temporary output name: ``.<name>.part-<random>[suffix]``
-
-
-def is_temporary(path: Path) -> bool:
-    """True for a temporary output of :class:`AtomicOutput` (a leftover if its run died)."""
-    return path.name.startswith(".") and TEMP_MARK in path.name
-
-
-class AtomicOutput:
-    """A temporary file or folder next to ``path`` that becomes ``path`` only on success.
-
-    ``with AtomicOutput(path) as tmp:`` write to ``tmp``; if the block raises (or is
-    interrupted) ``tmp`` is removed and ``path`` is untouched, so a file under its final name
-    is always complete. The temporary name keeps the suffix, so writers pick the format from it.
-    An existing folder is replaced by moving it aside first.
-    """
-
-    def __init__(self, path, folder: bool = False):
-        self.path, self.folder = Path(path), folder
-        if not folder and self.path.is_dir():
-            raise LpmatteError(f"{self.path}: is a folder, expected a file name")
-
-    def __enter__(self) -> Path:
-        make_parent(self.path)
-        prefix = f".{self.path.name}{TEMP_MARK}"
-        if self.folder:
-            self.tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=self.path.parent))
-        else:
-            fd, name = tempfile.mkstemp(prefix=prefix, suffix=self.path.suffix,
-                                        dir=self.path.parent)
-            os.close(fd)
-            self.tmp = Path(name)
-        return self.tmp
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is not None:
-            remove(self.tmp)
-        elif self.folder:
-            self._replace_folder()
-        else:
-            try:
-                os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600
-                os.replace(self.tmp, self.path)
-            except BaseException:
-                remove(self.tmp)
-                raise
-
-    def _replace_folder(self) -> None:
-        if not self.path.exists():
-            os.replace(self.tmp, self.path)
-            return
-        old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-        os.replace(self.path, old / "previous")
-        os.replace(self.tmp, self.path)
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_path)`` inside an :class:`AtomicOutput` for ``path``."""
-    with AtomicOutput(path) as tmp:
-        write(str(tmp))
-
-
-def remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def make_parent(path: Path) -> None:
-    make_folder(path.parent)
-
-
-def make_folder(folder: Path) -> None:
-    """``mkdir -p``; a user's bad path (e.g. below a file) is a one-line error."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise LpmatteError(f"{folder}: cannot create this folder ({error.strerror})") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_png(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -19,10 +19,10 @@ from lpmatte.metrics.connectivity import conn_error_p3m, dim_connectivity_error_
 from lpmatte.metrics.errors import mad, mse, p3m_trimap_errors, sad
 from lpmatte.metrics.gradient import dim_gradient_error_map, grad_error_p3m
 from lpmatte.metrics.quantize import to_8bit, to_float32
+from lpmatte.trimap import TRIMAP_VALUES
 
 METRIC_NAMES = ("SAD", "SAD-T", "MSE", "MSE-T", "MAD", "MAD-T", "Grad", "Grad-T", "Conn", "Conn-T")
 PROTOCOLS = ("dim", "p3m")
-TRIMAP_VALUES = (0, 128, 255)
 
 
 def metric_names(protocol: str, with_trimap: bool) -> tuple[str, ...]:

@@ -116,3 +116,6 @@ class PSPMConfig:
     upsampling: str = "indexnet"
     index_block: str = "m2o"
     width: float = 1.0
+
+
+AnyConfig = ModelConfig | MMNetConfig | PSPMConfig  # any model a name or weights file makes

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-UNKNOWN = 1  # trimap class index of "uncertain"
+from lpmatte.trimap import UNKNOWN
 
 
 def predicted_unknown(trimap_scores: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from dataclasses import fields, replace
 
 from lpmatte.errors import LpmatteError
 from lpmatte.model.config import (
+    AnyConfig,
     EfficientNetLiteConfig,
     LowResConfig,
     MMNetConfig,
@@ -21,7 +22,6 @@ from lpmatte.model.config import (
     SwinConfig,
 )
 
-AnyConfig = ModelConfig | MMNetConfig | PSPMConfig
 _REGISTRY: dict[str, Callable[[], AnyConfig]] = {}
 
 

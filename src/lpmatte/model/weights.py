@@ -17,9 +17,10 @@ from typing import Any
 import torch
 
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import atomic_write
+from lpmatte.files import atomic_write
 from lpmatte.model.config import (
     WHOLE_IMAGE,
+    AnyConfig,
     EfficientNetLiteConfig,
     LowResConfig,
     MMNetConfig,
@@ -29,7 +30,6 @@ from lpmatte.model.config import (
     SwinConfig,
 )
 
-AnyConfig = ModelConfig | MMNetConfig | PSPMConfig
 WHOLE_IMAGE_CONFIGS = {"mmnet": MMNetConfig, "pspm": PSPMConfig}  # by ``architecture``
 
 

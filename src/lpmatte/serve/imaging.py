@@ -10,7 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lpmatte.serve.adapter import FORMATS, LpmatteError, load_rgb, parse_color, render
+from lpmatte.serve.adapter import (
+    FORMATS,
+    LpmatteError,
+    check_pixels,
+    load_rgb,
+    parse_color,
+    render,
+)
 from lpmatte.serve.errors import HTTPError
 
 # Only these decoders may see an upload: Pillow's rarer plugins (EPS runs Ghostscript)
@@ -93,9 +100,10 @@ def open_upload(data: bytes, max_pixels: int) -> Image.Image:
     except (UnidentifiedImageError, *DECODE_ERRORS):
         raise HTTPError(415, "not an image (send PNG, JPEG, WebP, BMP, TIFF or GIF)") from None
     width, height = image.size
-    if width * height > max_pixels:
-        raise HTTPError(413, f"image is {width}x{height} = {width * height} pixels; this "
-                             f"server accepts at most {max_pixels}")
+    try:
+        check_pixels("upload", width, height, max_pixels)  # the CLI's limit, as a 413
+    except LpmatteError as error:
+        raise HTTPError(413, str(error)) from None
     if width < 1 or height < 1:
         raise HTTPError(422, f"image has no pixels ({width}x{height})")
     return image

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import atomic_write
+from lpmatte.files import atomic_write
 from lpmatte.model.weights import load_checkpoint
 
 

@@ -12,8 +12,9 @@ from torch import nn
 
 from lpmatte.model.config import WHOLE_IMAGE
 from lpmatte.model.model import LightweightPortraitMatting
-from lpmatte.model.region_selection import UNKNOWN, fit_mask
+from lpmatte.model.region_selection import fit_mask
 from lpmatte.model.two_stage import TwoStageOutput, pad_to_multiple
+from lpmatte.trimap import UNKNOWN
 
 
 def unknown_cells(trimap: torch.Tensor, cell: int = 8) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpmatte.model.region_selection import UNKNOWN
+from lpmatte.trimap import UNKNOWN
 
 CHARBONNIER_EPS = 1e-3
 

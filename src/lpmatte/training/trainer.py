@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import atomic_write, make_folder
+from lpmatte.files import atomic_write, make_folder
 from lpmatte.model.factory import build_model
 from lpmatte.model.model import LightweightPortraitMatting
 from lpmatte.model.weights import (

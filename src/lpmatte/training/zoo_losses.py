@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpmatte.training.losses import UNKNOWN, downsample_alpha, masked_mean
+from lpmatte.training.losses import downsample_alpha, masked_mean
+from lpmatte.trimap import UNKNOWN
 
 # Eq. 7's Sobel-like filter; the seed's print of its denominators is garbled ("1/inf"):
 # read here as the Sobel kernel / 8, whose absolute weights sum to 1

@@ -18,14 +18,11 @@ import numpy as np
 
 from lpmatte.errors import LpmatteError
 from lpmatte.media.image_io import load_alpha, save_png
-from lpmatte.metrics.protocols import TRIMAP_VALUES
 from lpmatte.metrics.quantize import to_8bit
 from lpmatte.paths import cache_dir
+from lpmatte.trimap import BACKGROUND, FOREGROUND, TRIMAP_VALUES, UNKNOWN
 
 EVAL_KERNEL = 30
-# Class indices of the trimap a model predicts and trains on; in files they are saved as
-# TRIMAP_VALUES (0/128/255) in the same order.
-BACKGROUND, UNKNOWN, FOREGROUND = 0, 1, 2
 
 
 def generate_trimap(alpha: np.ndarray, kernel_size: int = EVAL_KERNEL) -> np.ndarray:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import atomic_write
+from lpmatte.files import atomic_write
 from lpmatte.model.config import WHOLE_IMAGE, ModelConfig
 from lpmatte.model.weights import config_from_dict
 
