@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Train a zoo model (MMNet, PSPM) on the data of the shipped default; run again to resume.
 #
-#   MODEL=mmnet STEPS=3000 training/train_zoo.sh [lpmatte train options]
-#   MODEL=pspm STEPS=300,300,600 training/train_zoo.sh   (steps of the three PSPM phases)
+#   MODEL=mmnet STEPS=20000 training/train_zoo.sh [lpmatte train options]
+#   MODEL=pspm STEPS=3000,3000,6000 training/train_zoo.sh   (steps of the three PSPM phases)
 #
 # Same data spec (training/default.toml: wallpapers, procedural backgrounds, group and
 # small-person composites) and the same held-out ids (training/val_ids.txt) as the default
@@ -37,10 +37,10 @@ train() {  # train DIR STEPS OPTIONS...: a new run, or the resumed one
 
 case $MODEL in
     mmnet*)
-        train "$RUN" "${STEPS:-3000}" --model "$MODEL" --crop 256 --batch-size 8 --lr 1e-3 \
+        train "$RUN" "${STEPS:-20000}" --model "$MODEL" --crop 256 --batch-size 8 --lr 1e-3 \
             --warmup-steps 100 "$@" ;;
     pspm*)
-        IFS=, read -r seg mat e2e <<< "${STEPS:-300,300,600}"
+        IFS=, read -r seg mat e2e <<< "${STEPS:-3000,3000,6000}"
         train "$RUN/segmentation" "$seg" --model "$MODEL" --backbone-weights imagenet \
             --phase segmentation --crop 320 --batch-size 4 --lr 1e-3 --warmup-steps 50 "$@"
         train "$RUN/matting-decoder" "$mat" --model "$MODEL" --phase matting-decoder \
