@@ -3,8 +3,9 @@
 Three stages overlap so the run goes as fast as its slowest stage (normally the model):
 a decoding thread reads frames ahead, the calling thread runs the model, and an encoding
 thread composes and writes the output (see :mod:`lpmatte.media.video_io`). By default
-:func:`~lpmatte.inference.temporal.video_predictor` steadies the still parts of the shot: a
-coarse-stage filter and a hold on the final matte where the picture did not change.
+:func:`~lpmatte.inference.temporal.video_predictor` steadies the matte: a coarse-stage filter
+and a hold on the final matte, carried along the optical flow, wherever the motion explains the
+picture.
 
 Output formats (``format``):
 
