@@ -143,9 +143,9 @@ class AlphaHold:
     carried reference, the pixel's content is explained by motion: the carried matte is kept
     and only creeps at ``rate`` per frame toward a running average of the new predictions
     (carried along the same flow), so a lasting correction still arrives but frame-to-frame
-    noise does not leak into the held matte. Where it does not (occlusion, uncovered background, a change the flow
-    cannot explain), and on motion boundaries, where the flow smears across the edge, the new
-    prediction is taken, so motion is not lagged.
+    noise does not leak into the held matte. Where it does not (occlusion, uncovered
+    background, a change the flow cannot explain), and on motion boundaries, where the flow
+    smears across the edge, the new prediction is taken, so motion is not lagged.
 
     Args:
         threshold: image change (grey, [0, 1] units, after a small blur) below which a pixel is
@@ -196,18 +196,22 @@ class AlphaHold:
         grey = blurred_grey(image, self.blur)
         if self.image is None or self.image.shape != image.shape:
             return self._remember(image, grey, grey, alpha)
+        # the flow and its boundaries are worked out at the flow's own (lower) resolution
         flow = dense_flow(grey, self.grey, self.flow_side)
-        flow[np.hypot(flow[..., 0], flow[..., 1]) < self.dead_zone] = 0
-        reference = follow(self.reference, flow)
+        flow[cv2.magnitude(flow[..., 0], flow[..., 1]) < self.dead_zone] = 0
+        scale = flow.shape[1] / grey.shape[1]
+        boundaries = flow_range(flow, max(1, round(self.boundary_radius * scale)))
+        flow, boundaries = (resized(x, grey.shape) for x in (flow, boundaries))
+        maps = sampling_maps(flow)
+        reference = follow(self.reference, maps)
         reference *= exposure_gain(grey, reference)
-        average = follow(self.average, flow)
+        average = follow(self.average, maps)
         average += self.consensus * (alpha - average)
-        held = follow(self.output, flow)
+        held = follow(self.output, maps)
         held += self.rate * (average - held)
         explained = stillness(dilate(np.abs(grey - reference), self.spread),
                               self.threshold, 2 * self.threshold)
-        explained *= stillness(flow_range(flow, self.boundary_radius),
-                               self.boundary, 2 * self.boundary)
+        explained *= stillness(boundaries, self.boundary, 2 * self.boundary)
         self.average = alpha + explained * (average - alpha)
         return self._remember(image, grey, grey + self.memory * explained * (reference - grey),
                               alpha + explained * (held - alpha))
@@ -220,10 +224,10 @@ class AlphaHold:
 
 
 def dense_flow(current: np.ndarray, previous: np.ndarray, side: int) -> np.ndarray:
-    """(H, W, 2) float32 flow in pixels: ``current[y, x]`` shows what ``previous`` showed at
-    ``(x, y) + flow[y, x]``. DIS (Kroeger et al. 2016) on the greys downscaled to ``side``;
-    the fast preset, refined down to half resolution (its default stops at a quarter, which
-    underestimates the motion of small people)."""
+    """(h, w, 2) float32 flow, in pixels of the (H, W) greys given, on the greys downscaled so
+    the long side is at most ``side``: ``current`` at a point shows what ``previous`` showed at
+    that point plus the flow. DIS (Kroeger et al. 2016), the fast preset refined down to half
+    resolution (its default stops at a quarter, which underestimates small people's motion)."""
     height, width = current.shape
     scale = min(1.0, side / max(height, width))
     size = (max(16, round(width * scale)), max(16, round(height * scale)))
@@ -233,9 +237,15 @@ def dense_flow(current: np.ndarray, previous: np.ndarray, side: int) -> np.ndarr
     estimator.setFinestScale(1)
     flow = estimator.calc(now, before, None)
     if size != (width, height):
-        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
         flow *= np.array([width / size[0], height / size[1]], np.float32)
     return flow
+
+
+def resized(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``values`` (h, w[, c]) bilinearly resized to ``shape`` (H, W), or as it is."""
+    if values.shape[:2] == tuple(shape):
+        return values
+    return cv2.resize(values, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def flow_range(flow: np.ndarray, radius: int) -> np.ndarray:
@@ -246,14 +256,27 @@ def flow_range(flow: np.ndarray, radius: int) -> np.ndarray:
                for c in (np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1])))
 
 
-def follow(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """``values`` (H, W) of the previous frame carried to the current one along ``flow``."""
+def sampling_maps(flow: np.ndarray):
+    """The (H, W, 2) float32 source coordinates of each pixel under ``flow`` for
+    :func:`follow` (made once a frame, used for every array carried), or None when nothing
+    moves. Float, not OpenCV's 1/32-pixel fixed point: the held matte is resampled every
+    frame, and the rounding measurably lagged edges under sub-pixel shake."""
     if not flow.any():
+        return None
+    height, width = flow.shape[:2]
+    grid = np.empty_like(flow)
+    grid[..., 0] = np.arange(width, dtype=np.float32)
+    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    grid += flow
+    return grid
+
+
+def follow(values: np.ndarray, maps) -> np.ndarray:
+    """``values`` (H, W) of the previous frame carried to the current one along the flow
+    whose :func:`sampling_maps` are ``maps``."""
+    if maps is None:
         return values.copy()
-    height, width = values.shape
-    grid_y, grid_x = np.mgrid[:height, :width].astype(np.float32)
-    return cv2.remap(values, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(values, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def blurred_grey(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
