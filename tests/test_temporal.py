@@ -192,3 +192,18 @@ def test_flow_hold_keeps_a_still_noisy_shot_steady():
         raw.append(prediction)
         held.append(hold(frame.astype(np.uint8), prediction))
     assert np.abs(np.diff(held, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean() / 10
+
+
+def test_flow_hold_lets_a_lasting_correction_through_gradually():
+    """On a still shot the model changes its mind for good (a hole in the matte closes): the
+    held matte does not jump with one frame, but arrives at the new answer."""
+    wall = 0.2 + 0.6 * textured(64, 96, 5)
+    rng = np.random.default_rng(6)
+    before, after = np.zeros((64, 96), np.float32), np.ones((64, 96), np.float32)
+    hold = AlphaHold()
+    outputs = []
+    for index in range(200):
+        frame = np.clip(wall * 255 + rng.normal(0, 2.0, wall.shape) + 0.5, 0, 255)
+        outputs.append(hold(frame.astype(np.uint8), before if index == 0 else after))
+    assert outputs[2].mean() < 0.1
+    assert outputs[-1].mean() > 0.9
