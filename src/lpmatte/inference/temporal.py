@@ -260,7 +260,8 @@ def sampling_maps(flow: np.ndarray):
     """The (H, W, 2) float32 source coordinates of each pixel under ``flow`` for
     :func:`follow` (made once a frame, used for every array carried), or None when nothing
     moves. Float, not OpenCV's 1/32-pixel fixed point: the held matte is resampled every
-    frame, and the rounding measurably lagged edges under sub-pixel shake."""
+    frame, and with the rounding bench_stability's moving-edge error under sub-pixel shake
+    rose past the per-frame one."""
     if not flow.any():
         return None
     height, width = flow.shape[:2]
