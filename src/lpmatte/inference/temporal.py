@@ -14,9 +14,10 @@ between the two stages on the 1/8 grid and
 - where the cell moves, passes the new prediction through untouched, so motion is never lagged;
 - starts afresh on a scene cut (most cells change at once) or a change of frame size.
 
-:class:`AlphaHold` then works on the final matte, where the rest of the flicker starts (refined
-cells switching, the refiner's noise, the second pass's cell choice): it keeps the previous
-matte wherever the picture, compensated for camera motion and exposure, did not change.
+:class:`AlphaHold` then works on the final matte, where most of the flicker starts (refined
+cells switching, the refiner's noise, the second pass's cell choice; ``benchmarks/
+bench_stability.py`` prints the split): it carries the previous matte along dense optical flow
+and keeps it wherever the picture, so moved and compensated for exposure, did not change.
 :func:`video_predictor` chains both; it is what ``lpmatte video`` uses.
 
 :func:`dtssd` measures flicker as in the evaluation of Robust Video Matting (Lin et al. 2022).
@@ -129,49 +130,63 @@ class TemporalStabilizer:
 
 
 class AlphaHold:
-    """A stateful ``(image uint8 (H, W, 3), alpha float (H, W)) -> alpha`` on the final matte.
+    """A stateful ``(image uint8 (H, W, 3), alpha float (H, W)) -> alpha`` on the final matte,
+    with the past carried along dense optical flow.
 
     The coarse filter cannot stop what flickers after it: refined 8x8 cells switching on and
     off, the refiner's own response to noise, and the second pass's choice of transition cells.
-    This filter works on the output instead. Per pixel it keeps a reference: the matte and the
-    (blurred grey) image it was computed from, moved with the camera (one similarity per
-    frame, :func:`camera_motion`) so shake, zoom and pan do not count as change, and rescaled
-    by the frame's exposure change. Where the image still matches its reference, the previous
-    matte is kept and only creeps toward the new prediction at ``rate`` per frame (so a lasting
-    correction still arrives); where it does not, the new prediction passes through untouched
-    and becomes the new reference, so motion is not lagged. On still pixels the reference image
-    is only half renewed (``memory``): a slow movement still accumulates against it until it
-    counts as motion.
+    This filter works on the output. Per pixel it keeps a reference: the matte and the (blurred
+    grey) image it was computed from. Each frame both are carried to the current frame along
+    the dense flow from the previous one (:func:`dense_flow`), so a camera's shake, zoom and
+    pan and a person's own movement all move the reference with the picture, and the carried
+    image is rescaled by the frame's exposure change. Where the current image matches the
+    carried reference, the pixel's content is explained by motion: the carried matte is kept
+    and only creeps at ``rate`` per frame toward a running average of the new predictions
+    (carried along the same flow), so a lasting correction still arrives but frame-to-frame
+    noise does not leak into the held matte. Where it does not (occlusion, uncovered
+    background, a change the flow cannot explain), and on motion boundaries, where the flow
+    smears across the edge, the new prediction is taken, so motion is not lagged.
 
     Args:
         threshold: image change (grey, [0, 1] units, after a small blur) below which a pixel is
-            still; at twice this it is moving. Above sensor noise and H.264 artefacts.
+            explained; at twice this it is not. Above sensor noise and H.264 artefacts.
         rate: how fast a held matte follows the new predictions (0 holds it exactly).
+        consensus: weight of each new prediction in the running average the held matte
+            follows (1: the held matte creeps toward each new prediction itself).
         spread: pixels by which change is spread (a dilation), so the matte next to a moving
             edge is refreshed with it.
-        memory: how much of the reference image a still pixel keeps (the rest is the current
-            image): each camera warp blurs the reference a little, and a blurred reference
-            would read as change on textured walls; 0.5 still lets a slow movement build up.
+        memory: how much of the carried reference image an explained pixel keeps (the rest is
+            the current image): a movement too slow for the flow to register still builds up
+            against the reference until it counts as change.
+        dead_zone: flow (pixels) under which a pixel counts as not moving: DIS reads sensor
+            noise as jitter of a tenth of a pixel, and resampling the held matte by it every
+            frame would blur it.
+        boundary: how much (pixels) the flow may vary within ``boundary_radius`` before the
+            pixel counts as a motion boundary (at twice this, fully).
         blur: Gaussian sigma (pixels) of the grey image compared, against noise and texture.
-        motion_side: longest side of the images the camera motion is measured on.
+        flow_side: longest side of the images the flow is computed on.
 
     Use one instance per video, frames in order; :meth:`reset` forgets the past. A frame
     identical to the previous one gets the previous matte back, bit for bit.
     """
 
     def __init__(self, threshold: float = 8 / 255, rate: float = 0.02, spread: int = 2,
-                 memory: float = 0.5, blur: float = 1.0, motion_side: int = 640):
+                 memory: float = 0.5, dead_zone: float = 0.25, boundary: float = 0.5,
+                 boundary_radius: int = 3, blur: float = 1.0, flow_side: int = 640,
+                 consensus: float = 0.1):
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate must be in [0, 1], got {rate}")
-        if threshold <= 0:
-            raise ValueError(f"threshold must be positive, got {threshold}")
-        self.threshold, self.rate, self.motion_side = threshold, rate, motion_side
-        self.spread, self.memory, self.blur = spread, memory, blur
+        if threshold <= 0 or boundary <= 0:
+            raise ValueError(f"threshold and boundary must be positive, got {threshold}, "
+                             f"{boundary}")
+        self.threshold, self.rate, self.spread, self.memory = threshold, rate, spread, memory
+        self.dead_zone, self.boundary, self.boundary_radius = dead_zone, boundary, boundary_radius
+        self.blur, self.flow_side, self.consensus = blur, flow_side, consensus
         self.reset()
 
     def reset(self) -> None:
         """Forget the past: the next frame passes through unchanged."""
-        self.image = self.grey = self.reference = self.output = None
+        self.image = self.grey = self.reference = self.output = self.average = None
 
     def __call__(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         alpha = np.asarray(alpha, np.float32)
@@ -181,64 +196,94 @@ class AlphaHold:
         grey = blurred_grey(image, self.blur)
         if self.image is None or self.image.shape != image.shape:
             return self._remember(image, grey, grey, alpha)
-        motion = camera_motion(grey, self.grey, self.motion_side)
-        reference = warp(self.reference, motion)
+        # the flow and its boundaries are worked out at the flow's own (lower) resolution
+        flow = dense_flow(grey, self.grey, self.flow_side)
+        flow[cv2.magnitude(flow[..., 0], flow[..., 1]) < self.dead_zone] = 0
+        scale = flow.shape[1] / grey.shape[1]
+        boundaries = flow_range(flow, max(1, round(self.boundary_radius * scale)))
+        flow, boundaries = (resized(x, grey.shape) for x in (flow, boundaries))
+        maps = sampling_maps(flow)
+        reference = follow(self.reference, maps)
         reference *= exposure_gain(grey, reference)
-        held = warp(self.output, motion)
-        held += self.rate * (alpha - held)
-        still = stillness(dilate(np.abs(grey - reference), self.spread),
-                          self.threshold, 2 * self.threshold)
-        output = alpha + still * (held - alpha)
-        return self._remember(image, grey, grey + self.memory * still * (reference - grey),
-                              output)
+        average = follow(self.average, maps)
+        average += self.consensus * (alpha - average)
+        held = follow(self.output, maps)
+        held += self.rate * (average - held)
+        explained = stillness(dilate(np.abs(grey - reference), self.spread),
+                              self.threshold, 2 * self.threshold)
+        explained *= stillness(boundaries, self.boundary, 2 * self.boundary)
+        self.average = alpha + explained * (average - alpha)
+        return self._remember(image, grey, grey + self.memory * explained * (reference - grey),
+                              alpha + explained * (held - alpha))
 
     def _remember(self, image, grey, reference, output):
         self.image, self.grey, self.reference, self.output = image.copy(), grey, reference, output
+        if self.average is None or self.average.shape != output.shape:
+            self.average = output
         return output.copy()
+
+
+def dense_flow(current: np.ndarray, previous: np.ndarray, side: int) -> np.ndarray:
+    """(h, w, 2) float32 flow, in pixels of the (H, W) greys given, on the greys downscaled so
+    the long side is at most ``side``: ``current`` at a point shows what ``previous`` showed at
+    that point plus the flow. DIS (Kroeger et al. 2016), the fast preset refined down to half
+    resolution (its default stops at a quarter, which underestimates small people's motion)."""
+    height, width = current.shape
+    scale = min(1.0, side / max(height, width))
+    size = (max(16, round(width * scale)), max(16, round(height * scale)))
+    now, before = (cv2.resize((x * 255).clip(0, 255).astype(np.uint8), size,
+                              interpolation=cv2.INTER_AREA) for x in (current, previous))
+    estimator = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    estimator.setFinestScale(1)
+    flow = estimator.calc(now, before, None)
+    if size != (width, height):
+        flow *= np.array([width / size[0], height / size[1]], np.float32)
+    return flow
+
+
+def resized(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``values`` (h, w[, c]) bilinearly resized to ``shape`` (H, W), or as it is."""
+    if values.shape[:2] == tuple(shape):
+        return values
+    return cv2.resize(values, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def flow_range(flow: np.ndarray, radius: int) -> np.ndarray:
+    """(H, W) how much the flow varies around each pixel (max - min over a square, both
+    components summed): large on motion boundaries."""
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return sum(cv2.dilate(c, kernel) - cv2.erode(c, kernel)
+               for c in (np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1])))
+
+
+def sampling_maps(flow: np.ndarray):
+    """The (H, W, 2) float32 source coordinates of each pixel under ``flow`` for
+    :func:`follow` (made once a frame, used for every array carried), or None when nothing
+    moves. Float, not OpenCV's 1/32-pixel fixed point: the held matte is resampled every
+    frame, and with the rounding bench_stability's moving-edge error under sub-pixel shake
+    rose past the per-frame one."""
+    if not flow.any():
+        return None
+    height, width = flow.shape[:2]
+    grid = np.empty_like(flow)
+    grid[..., 0] = np.arange(width, dtype=np.float32)
+    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    grid += flow
+    return grid
+
+
+def follow(values: np.ndarray, maps) -> np.ndarray:
+    """``values`` (H, W) of the previous frame carried to the current one along the flow
+    whose :func:`sampling_maps` are ``maps``."""
+    if maps is None:
+        return values.copy()
+    return cv2.remap(values, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def blurred_grey(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     """Float32 grey in [0, 1], blurred so sensor noise counts less as change."""
     grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
     return cv2.GaussianBlur(grey.astype(np.float32) / 255.0, (0, 0), sigma)
-
-
-def camera_motion(current: np.ndarray, previous: np.ndarray, side: int) -> np.ndarray | None:
-    """The 2x3 similarity taking current-frame coordinates to the previous frame's, or None
-    when it is under 0.05 px everywhere or cannot be measured (too little texture).
-
-    One transform for the whole frame: the camera's shake, zoom and pan. Corners are tracked
-    by pyramidal Lucas-Kanade and fitted with RANSAC, so people moving are outliers; their
-    own motion must show up as change, never be explained away by a dense flow field.
-    """
-    height, width = current.shape
-    scale = min(1.0, side / max(height, width))
-    size = (max(8, round(width * scale)), max(8, round(height * scale)))
-    now, before = (cv2.resize((x * 255).clip(0, 255).astype(np.uint8), size,
-                              interpolation=cv2.INTER_AREA) for x in (current, previous))
-    corners = cv2.goodFeaturesToTrack(before, 400, 0.01, 8)
-    if corners is None or len(corners) < 12:
-        return None
-    tracked, found, _ = cv2.calcOpticalFlowPyrLK(before, now, corners, None)
-    found = found.ravel() == 1
-    if found.sum() < 12:
-        return None
-    motion, inliers = cv2.estimateAffinePartial2D(tracked[found] / scale, corners[found] / scale,
-                                                  method=cv2.RANSAC, ransacReprojThreshold=1.0)
-    if motion is None or inliers.sum() < 12:
-        return None
-    corners_px = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], float)
-    moved = corners_px @ motion.T - corners_px[:, :2]
-    return motion.astype(np.float32) if np.abs(moved).max() >= 0.05 else None
-
-
-def warp(values: np.ndarray, motion: np.ndarray | None) -> np.ndarray:
-    """``values`` (H, W) of the previous frame moved to the current one by ``motion``."""
-    if motion is None:
-        return values.copy()
-    height, width = values.shape
-    return cv2.warpAffine(values, motion, (width, height), flags=cv2.INTER_LINEAR
-                          | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def exposure_gain(grey: np.ndarray, reference: np.ndarray) -> float:
