@@ -16,6 +16,11 @@ products of the low-res network). ``auto`` picks ``fp16`` on CUDA, else ``onnx-i
 when onnxruntime is installed, else ``bf16`` on CPUs with native bf16, else
 ``eager-fp32``; the environment variable ``LPMATTE_BACKEND`` overrides that choice. All
 agree with ``eager-fp32`` (see tests/test_backends.py).
+
+Every backend but ``eager-fp32`` runs the refiner in its inference form
+(:func:`lpmatte.model.fused_refiner.fuse_refiner`: BatchNorm folded, transposed
+convolutions and attention as matrix products), the ONNX ones through its export;
+``eager-fp32`` keeps the trained module itself, the reference they are checked against.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import torch
 from lpmatte.devices import cpu_has_native_bf16
 from lpmatte.errors import LpmatteError
 from lpmatte.model.config import WHOLE_IMAGE
+from lpmatte.model.fused_refiner import fuse_refiner
 
 TORCH_BACKENDS = ("eager-fp32", "channels-last", "bf16", "fp16", "compile")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
@@ -90,6 +96,7 @@ class TorchBackend:
         self.dtype = torch.float16 if half else torch.float32
         self.channels_last = name == "channels-last" or half
         self.model = self._prepare(model)
+        self._refiner = self._prepare_refiner(model)
         # a whole-image model (MMNet, PSPM) is its own "low-res network"
         self.input_multiple = getattr(model, "input_multiple", None)
         self._lowres = getattr(self.model, "lowres", self.model)
@@ -104,6 +111,16 @@ class TorchBackend:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
+
+    def _prepare_refiner(self, model):
+        """The model's own refiner for the reference, else its inference form, folded in
+        fp32 before any conversion to half precision."""
+        refiner = getattr(model, "refiner", None)
+        if refiner is None or self.name == "eager-fp32":
+            return getattr(self.model, "refiner", None)
+        fused = fuse_refiner(copy.deepcopy(refiner).float().cpu().eval())
+        fused = fused.to(self.device, self.dtype)
+        return fused.to(memory_format=torch.channels_last) if self.channels_last else fused
 
     def _autocast(self):
         if self.name != "bf16":
@@ -129,7 +146,7 @@ class TorchBackend:
 
     def refine(self, crops, regions, neighbours, valid) -> torch.Tensor:
         with self._autocast():
-            patches = self.model.refiner(self._input(crops), regions, neighbours, valid)
+            patches = self._refiner(self._input(crops), regions, neighbours, valid)
         return patches.float()
 
     def synchronize(self) -> None:
