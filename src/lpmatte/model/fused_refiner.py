@@ -7,9 +7,8 @@ copies and transposes cost more than the arithmetic. Here:
 - every BatchNorm is folded into the convolution before it, and a valid convolution no
   longer copies its input through an empty replicate pad;
 - the encoder runs channels-last (oneDNN's fast layout for these convolutions);
-- a 2x2 stride-2 transposed convolution is one matrix product per pixel (a (C, 4O) matrix:
-  each pixel writes its own 2x2 tile); the two of the transposed decoder are chained on the
-  tile layout and rearranged into the 8x8 map once;
+- a 2x2 stride-2 transposed convolution is a 1x1 convolution to four times the channels
+  (each pixel writes its own 2x2 tile) and a pixel shuffle;
 - bilinear x2 upsampling followed by a 1x1 convolution and BatchNorm is the two followed by
   the upsampling (all affine per pixel, bilinear weights sum to 1), so the resize decoder's
   second convolution runs at 4x4 instead of 8x8;
@@ -59,12 +58,6 @@ def folded_conv(conv: nn.Module, norm: nn.BatchNorm2d | None = None):
     return weight * scale[:, None, None, None], bias * scale + shift
 
 
-def tile_matrix(weight: torch.Tensor) -> torch.Tensor:
-    """A [C, O, 2, 2] stride-2 transposed kernel -> the (C, 2 * 2 * O) matrix giving each
-    input pixel's 2x2 output tile, laid out (row, col, channel)."""
-    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
-
-
 def leaky(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, SLOPE, inplace=True)
 
@@ -106,35 +99,69 @@ class FusedEncoder(nn.Module):
 class FusedTransposedDecoder(nn.Module):
     """:class:`TransposedRegionDecoder`: features (N, C, 2, 2) + token (N, D) -> residual.
 
-    up1 writes a 2x2 tile per feature pixel ((C, 4O) matrix; the token's part of its kernel
-    is one (D, 4O) tile per region), up2 a 2x2 tile per pixel of those tiles; the nested
-    tiles are rearranged into the 8x8 map once, for the fuse convolution.
+    A 2x2 stride-2 transposed convolution writes a 2x2 tile per input pixel: a 1x1
+    convolution to 4x the channels, then a pixel shuffle (depth to space). The token's part
+    of up1's kernel is one such tile per region, added to every pixel before the shuffle.
     """
 
     def __init__(self, decoder: nn.Module, feature_channels: int):
         super().__init__()
         weight, bias = folded_conv(decoder.up1[0], decoder.up1[1])
-        self.register_buffer("feature_matrix", tile_matrix(weight[:feature_channels]))
-        self.register_buffer("token_matrix", tile_matrix(weight[feature_channels:]))
-        self.register_buffer("bias1", bias.repeat(4))
+        self.register_buffer("weight1", shuffle_kernel(weight[:feature_channels]))
+        self.register_buffer("token_matrix", weight[feature_channels:].flatten(1).contiguous())
+        self.register_buffer("bias1", bias.repeat_interleave(4))
         weight, bias = folded_conv(decoder.up2[0], decoder.up2[1])
-        self.register_buffer("matrix2", tile_matrix(weight))
-        self.register_buffer("bias2", bias.repeat(4))
-        self.fuse = FoldedConv(decoder.fuse[0], decoder.fuse[1])
-        self.out = FoldedConv(decoder.out)
+        self.register_buffer("weight2", shuffle_kernel(weight))
+        self.register_buffer("bias2", bias.repeat_interleave(4))
+        weight, bias = folded_conv(decoder.fuse[0], decoder.fuse[1])
+        self.register_buffer("weight3", depth_kernel(weight))
+        self.register_buffer("bias3", bias.repeat_interleave(4))
+        weight, bias = folded_conv(decoder.out)
+        self.register_buffer("weight4", depth_pointwise(weight))
+        self.register_buffer("bias4", bias.repeat_interleave(4))
 
     def forward(self, features: torch.Tensor, token: torch.Tensor,
                 crops: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = features.shape
-        tile = torch.addmm(self.bias1, token, self.token_matrix)  # [N, 4 * O]
-        pixels = features.flatten(2).transpose(1, 2)  # [N, h * w, C]
-        x = leaky((pixels @ self.feature_matrix).add_(tile[:, None]))
-        x = x.view(n, h * w * 4, -1)  # pixels (y, x, a, b)
-        x = leaky(torch.addmm(self.bias2, x.flatten(0, 1), self.matrix2))
-        channels = x.shape[-1] // 4  # pixels (y, x, a, b) x tiles (a2, b2, channel)
-        x = x.view(n, h, w, 2, 2, 2, 2, channels).permute(0, 7, 1, 3, 5, 2, 4, 6)
-        x = x.reshape(n, channels, 4 * h, 4 * w)
-        return self.out(leaky(self.fuse(torch.cat([x, crops], 1))))
+        tile = torch.addmm(self.bias1, token, self.token_matrix)[:, :, None, None]
+        x = leaky(F.conv2d(features, self.weight1) + tile)
+        x = leaky(F.conv2d(F.pixel_shuffle(x, 2), self.weight2, self.bias2))  # 8x8 as depth
+        x = torch.cat([x, F.pixel_unshuffle(crops, 2)], 1)
+        x = leaky(F.conv2d(x, self.weight3, self.bias3, padding=1))
+        return F.pixel_shuffle(F.conv2d(x, self.weight4, self.bias4), 2)
+
+
+def depth_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """A [O, C, 3, 3] kernel over a 2H x 2W map -> the [4O, 4C, 3, 3] kernel over its
+    pixel-unshuffled H x W form (channel c * 4 + row * 2 + col) computing the same
+    convolution, unshuffled: fine offset p + d (p the output's row in its 2x2 block, d in
+    -1..1) lies in coarse row floor((p + d) / 2), block row (p + d) mod 2. A zero pad of one
+    coarse cell is a zero pad of the fine map."""
+    out_channels, channels = weight.shape[:2]
+    depth = weight.new_zeros(out_channels, 4, channels, 4, 3, 3)
+    for p in range(2):
+        for q in range(2):
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    row, i = divmod(p + dy, 2)
+                    col, j = divmod(q + dx, 2)
+                    depth[:, p * 2 + q, :, i * 2 + j, row + 1, col + 1] = weight[:, :, dy + 1,
+                                                                                 dx + 1]
+    return depth.reshape(out_channels * 4, channels * 4, 3, 3).contiguous()
+
+
+def depth_pointwise(weight: torch.Tensor) -> torch.Tensor:
+    """A [O, C, 1, 1] kernel -> the [4O, 4C, 1, 1] one acting on unshuffled maps (each of
+    the four block positions on its own)."""
+    out_channels, channels = weight.shape[:2]
+    eye = torch.eye(4, dtype=weight.dtype, device=weight.device)
+    depth = weight[:, None, :, None, 0, 0] * eye[None, :, None, :]  # [O, 4, C, 4]
+    return depth.reshape(out_channels * 4, channels * 4, 1, 1).contiguous()
+
+
+def shuffle_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """A [C, O, 2, 2] stride-2 transposed kernel -> the [4O, C, 1, 1] kernel whose output,
+    pixel-shuffled by 2, is the transposed convolution's (channel o * 4 + row * 2 + col)."""
+    return weight.permute(1, 2, 3, 0).reshape(-1, weight.shape[0], 1, 1).contiguous()
 
 
 class FusedResizeDecoder(nn.Module):
@@ -193,9 +220,9 @@ class FusedCrossRegionAttention(nn.Module):
         kv = block.kv(x).view(n, 2, heads, -1).permute(1, 2, 0, 3)  # [2, h, N, d]
         q, k, v = q[:, keys], kv[0][:, keys], kv[1][:, keys]  # [h, N, k+1, d]
         scores = q @ k.transpose(-1, -2) + bias.permute(2, 0, 1)[:, :, None]
-        out = (scores.softmax(-1) @ v).permute(1, 2, 0, 3).flatten(2)  # [N, k+1, C]
-        out = features[keys] + block.proj(out)
-        return out + block.mlp(block.norm2(out))
+        out = (scores.softmax(-1) @ v).permute(1, 2, 0, 3).reshape(-1, c)  # [N * (k+1), C]
+        out = features[keys].flatten(0, 1) + block.proj(out)  # 2-D: one Gemm with its bias
+        return (out + block.mlp(block.norm2(out))).view(n, -1, c)
 
     def _centre_query(self, block: RegionAttention, tokens, bias) -> torch.Tensor:
         """Block 2: only each sequence's centre token attends."""
@@ -203,7 +230,11 @@ class FusedCrossRegionAttention(nn.Module):
         heads = self.num_heads
         x = block.norm1(tokens)
         q = block.q(x[:, 0]) * (c // heads) ** -0.5  # [N, C]
-        k, v = block.kv(x).view(n, length, 2, heads, -1).unbind(2)  # [N, k+1, h, d]
+        rows = x.flatten(0, 1)
+        # keys and values by two products, not one split afterwards
+        weight, kv_bias = block.kv.weight, block.kv.bias
+        k = F.linear(rows, weight[:c], kv_bias[:c]).view(n, length, heads, -1)
+        v = F.linear(rows, weight[c:], kv_bias[c:]).view(n, length, heads, -1)
         scores = (q.view(n, 1, heads, -1) * k).sum(-1) + bias  # [N, k+1, h]
         weights = scores.softmax(1)[..., None]
         out = tokens[:, 0] + block.proj((weights * v).sum(1).flatten(1))
