@@ -188,12 +188,17 @@ def _numpy(x: torch.Tensor):
 
 
 def _session(graph, device: torch.device):
-    """An onnxruntime session with one intra-op thread per PyTorch thread."""
+    """An onnxruntime session with one intra-op thread per PyTorch thread, whose threads
+    sleep rather than spin when idle: each session has its own pool, so a spinning pool of
+    the low-res graph competed with the refiner's on the same cores (and with PyTorch's
+    steps between them, and the decode/encode threads of a folder run). Measured on the
+    shipped default at HD, 2 threads: about 40% less CPU time per image."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
