@@ -103,6 +103,7 @@ def markdown(rows: list[list[str]]) -> str:
 
 
 AB_STAGES = ("preprocess", "lowres", "selection", "refinement", "paste")
+PAUSE_S = 0.2  # between turns of the A/B workers
 
 
 def serve_worker() -> None:
@@ -180,6 +181,7 @@ def run_ab(baseline: Path, model: str, size, backend: str, args) -> str:
     for i in range(args.runs):
         order = ("old", "new") if i % 2 == 0 else ("new", "old")  # cancels slow drifts
         for name in order:
+            time.sleep(PAUSE_S)  # the other worker's idle threads stop spinning meanwhile
             results[name].append(workers[name].ask(f"run {i % count}"))
     differences = alpha_differences(workers, min(count, args.runs))
     for worker in workers.values():
