@@ -79,9 +79,14 @@ def backend_reason(name: str, device: torch.device, kind: str = "two-stage") -> 
         return "CUDA device: half weights, channels_last"
     if kind == WHOLE_IMAGE:
         return "whole-image model: PyTorch backends only"
-    isa = "AVX512-BF16/AMX" if cpu_has_native_bf16() else "no native bf16 (AVX2-class)"
+    native = cpu_has_native_bf16()
+    isa = "AVX512-BF16/AMX" if native else "no native bf16 (AVX2-class)"
     if name == "onnx-int8":
-        return f"onnxruntime installed; CPU with {isa}"
+        # measured with benchmarks/bench_latency.py (README, Speed): on AMX the default's
+        # CPU time per HD image was onnx 587, onnx-int8 592, bf16 699, eager 910 ms; on AVX2
+        # bf16 is several times slower than fp32 and int8 products speed up Swin models
+        slower = "bf16 1.2x slower here" if native else "bf16 several times slower here"
+        return f"onnxruntime installed: fastest measured on CPUs like this ({slower}); {isa}"
     return f"onnxruntime not installed; CPU with {isa}"
 
 
