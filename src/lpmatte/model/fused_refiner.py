@@ -114,11 +114,11 @@ class FusedTransposedDecoder(nn.Module):
         self.register_buffer("weight2", shuffle_kernel(weight))
         self.register_buffer("bias2", bias.repeat_interleave(4))
         weight, bias = folded_conv(decoder.fuse[0], decoder.fuse[1])
-        self.register_buffer("weight3", depth_kernel(weight))
-        self.register_buffer("bias3", bias.repeat_interleave(4))
+        self.register_buffer("weight3", block_kernels(weight))
+        self.register_buffer("bias3", bias.repeat(4))
         weight, bias = folded_conv(decoder.out)
-        self.register_buffer("weight4", depth_pointwise(weight))
-        self.register_buffer("bias4", bias.repeat_interleave(4))
+        self.register_buffer("weight4", block_pointwise(weight))
+        self.register_buffer("bias4", bias.repeat(4))
 
     def forward(self, features: torch.Tensor, token: torch.Tensor,
                 crops: torch.Tensor) -> torch.Tensor:
@@ -126,42 +126,50 @@ class FusedTransposedDecoder(nn.Module):
         x = leaky(F.conv2d(features, self.weight1) + tile)
         x = leaky(F.conv2d(F.pixel_shuffle(x, 2), self.weight2, self.bias2))  # 8x8 as depth
         x = torch.cat([x, F.pixel_unshuffle(crops, 2)], 1)
-        x = leaky(F.conv2d(x, self.weight3, self.bias3, padding=1))
-        return F.pixel_shuffle(F.conv2d(x, self.weight4, self.bias4), 2)
-
-
-def depth_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """A [O, C, 3, 3] kernel over a 2H x 2W map -> the [4O, 4C, 3, 3] kernel over its
-    pixel-unshuffled H x W form (channel c * 4 + row * 2 + col) computing the same
-    convolution, unshuffled: fine offset p + d (p the output's row in its 2x2 block, d in
-    -1..1) lies in coarse row floor((p + d) / 2), block row (p + d) mod 2. A zero pad of one
-    coarse cell is a zero pad of the fine map."""
-    out_channels, channels = weight.shape[:2]
-    depth = weight.new_zeros(out_channels, 4, channels, 4, 3, 3)
-    for p in range(2):
-        for q in range(2):
-            for dy in range(-1, 2):
-                for dx in range(-1, 2):
-                    row, i = divmod(p + dy, 2)
-                    col, j = divmod(q + dx, 2)
-                    depth[:, p * 2 + q, :, i * 2 + j, row + 1, col + 1] = weight[:, :, dy + 1,
-                                                                                 dx + 1]
-    return depth.reshape(out_channels * 4, channels * 4, 3, 3).contiguous()
-
-
-def depth_pointwise(weight: torch.Tensor) -> torch.Tensor:
-    """A [O, C, 1, 1] kernel -> the [4O, 4C, 1, 1] one acting on unshuffled maps (each of
-    the four block positions on its own)."""
-    out_channels, channels = weight.shape[:2]
-    eye = torch.eye(4, dtype=weight.dtype, device=weight.device)
-    depth = weight[:, None, :, None, 0, 0] * eye[None, :, None, :]  # [O, 4, C, 4]
-    return depth.reshape(out_channels * 4, channels * 4, 1, 1).contiguous()
+        x = leaky(F.conv2d(x, self.weight3, self.bias3, padding=1))  # [N, 4 * O, h+1, w+1]
+        x = F.conv2d(x, self.weight4, self.bias4)  # [N, 4, h + 1, w + 1]: block (p, q) at
+        size = x.shape[-1] - 1  # offset (p, q) in its own channel
+        x = torch.cat([x[:, s:s + 1, s // 2:s // 2 + size, s % 2:s % 2 + size]
+                       for s in range(4)], 1)
+        return F.pixel_shuffle(x, 2)
 
 
 def shuffle_kernel(weight: torch.Tensor) -> torch.Tensor:
     """A [C, O, 2, 2] stride-2 transposed kernel -> the [4O, C, 1, 1] kernel whose output,
     pixel-shuffled by 2, is the transposed convolution's (channel o * 4 + row * 2 + col)."""
     return weight.permute(1, 2, 3, 0).reshape(-1, weight.shape[0], 1, 1).contiguous()
+
+
+def block_kernels(weight: torch.Tensor) -> torch.Tensor:
+    """A [O, C, 3, 3] kernel over a 2H x 2W map -> a [4O, 4C, 2, 2] kernel over its
+    pixel-unshuffled H x W form (channel c * 4 + row * 2 + col) whose output channels
+    (p * 2 + q) * O + o hold output o at position (p, q) of each 2x2 block, shifted by (p, q).
+
+    A fine offset p + d (d in -1..1) lies in coarse row floor((p + d) / 2), which is p - 1
+    or p, at block row (p + d) mod 2: two coarse rows, so a 2x2 kernel; applied with a zero
+    pad of one cell (a zero pad of the fine map too), block (p, q)'s value for coarse pixel
+    (y, x) appears at (y + p, x + q).
+    """
+    out_channels, channels = weight.shape[:2]
+    blocks = weight.new_zeros(4, out_channels, channels, 4, 2, 2)
+    for p in range(2):
+        for q in range(2):
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    row, i = divmod(p + dy, 2)
+                    col, j = divmod(q + dx, 2)
+                    blocks[p * 2 + q, :, :, i * 2 + j, row - p + 1, col - q + 1] = (
+                        weight[:, :, dy + 1, dx + 1])
+    return blocks.reshape(4 * out_channels, channels * 4, 2, 2).contiguous()
+
+
+def block_pointwise(weight: torch.Tensor) -> torch.Tensor:
+    """A [1, C, 1, 1] kernel -> the [4, 4C, 1, 1] one giving each block position's output
+    from that position's C channels."""
+    channels = weight.shape[1]
+    eye = torch.eye(4, dtype=weight.dtype, device=weight.device)
+    depth = eye[:, :, None] * weight[0, :, 0, 0][None, None, :]  # [4, 4, C]
+    return depth.reshape(4, 4 * channels, 1, 1).contiguous()
 
 
 class FusedResizeDecoder(nn.Module):
