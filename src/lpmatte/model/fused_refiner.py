@@ -8,7 +8,10 @@ copies and transposes cost more than the arithmetic. Here:
   longer copies its input through an empty replicate pad;
 - the encoder runs channels-last (oneDNN's fast layout for these convolutions);
 - a 2x2 stride-2 transposed convolution is a 1x1 convolution to four times the channels
-  (each pixel writes its own 2x2 tile) and a pixel shuffle;
+  (each pixel writes its own 2x2 tile) and a pixel shuffle; the transposed decoder's 8x8
+  map is never formed: its last two convolutions run on the 4x4 pixel-unshuffled form with
+  rewritten kernels, and only the one-channel output is shuffled back (8x8 transposes of
+  32 channels were the refiner graph's most expensive node in onnxruntime);
 - bilinear x2 upsampling followed by a 1x1 convolution and BatchNorm is the two followed by
   the upsampling (all affine per pixel, bilinear weights sum to 1), so the resize decoder's
   second convolution runs at 4x4 instead of 8x8;
@@ -102,6 +105,8 @@ class FusedTransposedDecoder(nn.Module):
     A 2x2 stride-2 transposed convolution writes a 2x2 tile per input pixel: a 1x1
     convolution to 4x the channels, then a pixel shuffle (depth to space). The token's part
     of up1's kernel is one such tile per region, added to every pixel before the shuffle.
+    up2's output stays unshuffled (the 8x8 map as 4x4 x 4 block positions): the fuse
+    convolution runs on that form (:func:`block_kernels`) with the crops unshuffled alike.
     """
 
     def __init__(self, decoder: nn.Module, feature_channels: int):
