@@ -69,6 +69,8 @@ def modnet_runner(path: Path):
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
+    # idle threads sleep, as lpmatte's own sessions do: spinning ones would slow lpmatte's turn
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(path), options,
                                            providers=["CPUExecutionProvider"])
     modnet_alpha = sibling("validate_default").modnet_alpha
