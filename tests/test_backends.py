@@ -120,3 +120,15 @@ def test_bad_backends_are_user_errors():
         resolve_backend("tpu", CPU)
     with pytest.raises(LpmatteError, match="CUDA"):
         lpmatte.load("lpm-s", device="cpu", backend="fp16")
+
+
+def test_auto_says_why_it_chose_its_backend(monkeypatch):
+    from lpmatte.inference.backends import backend_reason
+
+    monkeypatch.delenv("LPMATTE_BACKEND", raising=False)
+    chosen = resolve_backend("auto", CPU)
+    reason = backend_reason(chosen, CPU)
+    assert ("AVX512-BF16/AMX" in reason) or ("AVX2" in reason)
+    assert ("onnxruntime installed" in reason) == (chosen == "onnx-int8")
+    monkeypatch.setenv("LPMATTE_BACKEND", "eager-fp32")
+    assert backend_reason(resolve_backend("auto", CPU), CPU) == "LPMATTE_BACKEND asks for it"

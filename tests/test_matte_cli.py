@@ -95,3 +95,14 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["matte", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_a_folder_run_reports_its_throughput(folder, tmp_path, capsys):
+    code, _, err = _run([str(folder), "-o", str(tmp_path / "out"), "--model", "lpm-s"], capsys)
+    assert code == 0, err
+    line = next(line for line in err.splitlines() if "images/s" in line)
+    count, rate = int(line.split()[1]), float(line.split(", ")[-1].split()[0])
+    assert count == 4 and rate > 0
+    code, _, err = _run([str(folder), "-o", str(tmp_path / "quiet"), "--model", "lpm-s",
+                         "--quiet"], capsys)
+    assert code == 0 and "images/s" not in err

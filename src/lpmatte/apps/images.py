@@ -51,6 +51,13 @@ class BatchResult:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)  # outputs already complete
     failures: list[tuple[str, str]] = field(default_factory=list)  # (input, message)
+    seconds: float = 0.0  # wall time of the images matted in this run (0: not measured)
+
+    @property
+    def images_per_second(self) -> float | None:
+        """Throughput of this run: written images per second of wall time, decoding and
+        encoding included (None when nothing was matted or the time was not measured)."""
+        return len(self.written) / self.seconds if self.written and self.seconds else None
 
     def add(self, row: Row) -> None:
         if row.status == "written":
@@ -314,7 +321,9 @@ def matte_files(matter, inputs: list[str], outdir: str | Path, fmt: str = "alpha
 
         with bar:
             run = run_overlapped if overlap else run_serial
+            started = time.perf_counter()
             run(matter, iter(todo), options, record)
+            result.seconds = time.perf_counter() - started
     return result
 
 

@@ -90,14 +90,18 @@ def run(args) -> int:
         result = matte_files(load_matter(args), args.inputs, args.output, args.format,
                              background, progress=not args.quiet, overwrite=args.overwrite,
                              manifest=args.manifest, max_pixels=args.max_pixels)
-    return report(result)
+    return report(result, quiet=args.quiet)
 
 
-def report(result) -> int:
-    """Errors one per line, then a summary when anything was skipped or failed; exit 1 if
-    any input failed."""
+def report(result, quiet: bool = False) -> int:
+    """Errors one per line, then a summary when anything was skipped or failed, and the
+    throughput of a run of several images unless ``quiet``; exit 1 if any input failed."""
     for source, message in result.failures:
         print(f"lpmatte: error: {source}: {message}", file=sys.stderr)
+    rate = getattr(result, "images_per_second", None)
+    if rate and len(result.written) > 1 and not quiet:
+        print(f"lpmatte: {len(result.written)} images in {result.seconds:.1f} s, "
+              f"{rate:.2f} images/s", file=sys.stderr)
     if result.failures or result.skipped:
         print(f"lpmatte: {len(result.written)} written, {len(result.skipped)} already done "
               f"(skipped), {len(result.failures)} failed", file=sys.stderr)

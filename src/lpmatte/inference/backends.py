@@ -17,6 +17,11 @@ when onnxruntime is installed, else ``bf16`` on CPUs with native bf16, else
 ``eager-fp32``; the environment variable ``LPMATTE_BACKEND`` overrides that choice. All
 agree with ``eager-fp32`` (see tests/test_backends.py). Whole-image models (MMNet, PSPM)
 have one network, ``whole_image(padded)``, and run on the PyTorch backends and ``onnx``.
+
+Every backend but ``eager-fp32`` runs the refiner in its inference form
+(:func:`lpmatte.model.fused_refiner.fuse_refiner`: BatchNorm folded, transposed
+convolutions and attention as matrix products), the ONNX ones through its export;
+``eager-fp32`` keeps the trained module itself, the reference they are checked against.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import torch
 from lpmatte.devices import cpu_has_native_bf16
 from lpmatte.errors import LpmatteError
 from lpmatte.model.config import WHOLE_IMAGE
+from lpmatte.model.fused_refiner import fuse_refiner
 
 TORCH_BACKENDS = ("eager-fp32", "channels-last", "bf16", "fp16", "compile")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
@@ -74,9 +80,14 @@ def backend_reason(name: str, device: torch.device, kind: str = "two-stage") -> 
         return "CUDA device: half weights, channels_last"
     if kind == WHOLE_IMAGE:
         return "whole-image model: no int8 export; PyTorch on this CPU"
-    isa = "AVX512-BF16/AMX" if cpu_has_native_bf16() else "no native bf16 (AVX2-class)"
+    native = cpu_has_native_bf16()
+    isa = "AVX512-BF16/AMX" if native else "no native bf16 (AVX2-class)"
     if name == "onnx-int8":
-        return f"onnxruntime installed; CPU with {isa}"
+        # measured with benchmarks/bench_latency.py (README, Speed): on AMX the default's
+        # CPU time per HD image was onnx 587, onnx-int8 592, bf16 699, eager 910 ms; on AVX2
+        # bf16 is several times slower than fp32 and int8 products speed up Swin models
+        slower = "bf16 1.2x slower here" if native else "bf16 several times slower here"
+        return f"onnxruntime installed: fastest measured on CPUs like this ({slower}); {isa}"
     return f"onnxruntime not installed; CPU with {isa}"
 
 
@@ -91,6 +102,7 @@ class TorchBackend:
         self.dtype = torch.float16 if half else torch.float32
         self.channels_last = name == "channels-last" or half
         self.model = self._prepare(model)
+        self._refiner = self._prepare_refiner(model)
         # a whole-image model (MMNet, PSPM) is its own "low-res network"
         self.input_multiple = getattr(model, "input_multiple", None)
         self._lowres = getattr(self.model, "lowres", self.model)
@@ -105,6 +117,16 @@ class TorchBackend:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
+
+    def _prepare_refiner(self, model):
+        """The model's own refiner for the reference, else its inference form, folded in
+        fp32 before any conversion to half precision."""
+        refiner = getattr(model, "refiner", None)
+        if refiner is None or self.name == "eager-fp32":
+            return getattr(self.model, "refiner", None)
+        fused = fuse_refiner(copy.deepcopy(refiner).float().cpu().eval())
+        fused = fused.to(self.device, self.dtype)
+        return fused.to(memory_format=torch.channels_last) if self.channels_last else fused
 
     def _autocast(self):
         if self.name != "bf16":
@@ -130,7 +152,7 @@ class TorchBackend:
 
     def refine(self, crops, regions, neighbours, valid) -> torch.Tensor:
         with self._autocast():
-            patches = self.model.refiner(self._input(crops), regions, neighbours, valid)
+            patches = self._refiner(self._input(crops), regions, neighbours, valid)
         return patches.float()
 
     def synchronize(self) -> None:
@@ -180,12 +202,17 @@ def _numpy(x: torch.Tensor):
 
 
 def _session(graph, device: torch.device):
-    """An onnxruntime session with one intra-op thread per PyTorch thread."""
+    """An onnxruntime session with one intra-op thread per PyTorch thread, whose threads
+    sleep rather than spin when idle: each session has its own pool, so a spinning pool of
+    the low-res graph competed with the refiner's on the same cores (and with PyTorch's
+    steps between them, and the decode/encode threads of a folder run). Measured on the
+    shipped default at HD, 2 threads: about 40% less CPU time per image."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():

@@ -32,9 +32,11 @@ IN_CHANNELS = 4  # RGB + upsampled coarse alpha
 def conv_bn_lrelu(in_channels: int, out_channels: int, padding: int = 0,
                   kernel: int = 3) -> nn.Sequential:
     """Convolution; with ``padding`` the border replicates (a zero border would make every
-    8x8 region's frame differ from its inside)."""
+    8x8 region's frame differ from its inside). Without, no padding mode: a replicate mode
+    made PyTorch copy the input through an empty pad on every call."""
+    mode = "replicate" if padding else "zeros"
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, padding=padding,
-                                   bias=False, padding_mode="replicate"),
+                                   bias=False, padding_mode=mode),
                          nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.1, inplace=True))
 
 

@@ -69,16 +69,37 @@ def crop_regions(x: torch.Tensor, regions: torch.Tensor, size: int = 8) -> torch
     return _as_cells(x, size)[b, :, r, :, c, :]  # advanced indices first: [N, C, s, s]
 
 
-def refine_regions(refine, image: torch.Tensor, upsampled: torch.Tensor, regions: torch.Tensor,
-                   neighbours: torch.Tensor, valid: torch.Tensor, size: int = 8) -> torch.Tensor:
+def upsampled_regions(coarse: torch.Tensor, regions: torch.Tensor,
+                      size: int = 8) -> torch.Tensor:
+    """The (N, C, size, size) crops at ``regions`` of ``coarse`` (B, C, h, w) upsampled
+    bilinearly by ``size`` (align_corners False), without upsampling the whole map: a
+    cell's pixels interpolate only its 3x3 neighbourhood, whose border the upsampling
+    would clamp to the edge as a replicate pad does, so each neighbourhood is upsampled
+    alone and its centre cell kept."""
+    padded = F.pad(coarse, (1, 1, 1, 1), mode="replicate")
+    b, r, c = regions.unbind(1)
+    rows = r[:, None] + torch.arange(3, device=regions.device)  # padded rows r-1, r, r+1
+    cols = c[:, None] + torch.arange(3, device=regions.device)
+    neighbourhoods = padded[b[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    neighbourhoods = neighbourhoods.permute(0, 3, 1, 2)  # [N, C, 3, 3]
+    up = F.interpolate(neighbourhoods, scale_factor=size, mode="bilinear", align_corners=False)
+    return up[:, :, size:2 * size, size:2 * size]
+
+
+def refine_regions(refine, image: torch.Tensor, upsampled: torch.Tensor | None,
+                   regions: torch.Tensor, neighbours: torch.Tensor, valid: torch.Tensor,
+                   size: int = 8, coarse: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 1, size, size) patches from ``refine(crops, regions, neighbours, valid)``, the crops
     being ``image`` (B, 3, H, W) and ``upsampled`` coarse alpha (B, 1, H, W) at ``regions``
-    stacked as (N, 4, size, size)."""
+    stacked as (N, 4, size, size). Without ``upsampled``, the crops of the upsampled
+    ``coarse`` (B, 1, H/size, W/size) are made for the regions alone
+    (:func:`upsampled_regions`)."""
     if len(regions) == 0:
-        return upsampled.new_zeros(0, 1, size, size)
-    crops = torch.cat([crop_regions(image, regions, size),
-                       crop_regions(upsampled, regions, size)], 1)
-    return refine(crops.to(upsampled.dtype), regions, neighbours, valid)
+        return image.new_zeros(0, 1, size, size)
+    alpha = (crop_regions(upsampled, regions, size) if upsampled is not None
+             else upsampled_regions(coarse, regions, size))
+    crops = torch.cat([crop_regions(image, regions, size), alpha.to(image.dtype)], 1)
+    return refine(crops, regions, neighbours, valid)
 
 
 def paste_regions(x: torch.Tensor, regions: torch.Tensor, patches: torch.Tensor,

@@ -156,12 +156,14 @@ def refine_cells(networks: TwoStageNetworks, padded: torch.Tensor, coarse: torch
         neighbours, valid = find_neighbours(networks.config.refiner, regions, probs.shape[-2:],
                                             pairwise=pairwise)
     clock.count("regions", len(regions))
-    with clock.stage("paste"):
-        upsampled = F.interpolate(coarse, scale_factor=cell, mode="bilinear",
-                                  align_corners=False)
+    upsampled = None  # with a base, only the regions' crops of it are made
+    if base is None:
+        with clock.stage("paste"):
+            upsampled = F.interpolate(coarse, scale_factor=cell, mode="bilinear",
+                                      align_corners=False)
     with clock.stage("refinement"):
         patches = refine_regions(networks.refine, padded, upsampled, regions, neighbours, valid,
-                                 cell)
+                                 cell, coarse)
     with clock.stage("paste"):
         # in place at inference saves a full-resolution copy; autograd needs the copy
         alpha = paste_regions(upsampled if base is None else base, regions, patches, cell,

@@ -14,6 +14,7 @@ from lpmatte.errors import LpmatteError
 from lpmatte.inference.onnx.export import FORMAT_VERSION, export_graphs
 from lpmatte.inference.onnx.graphs import OnnxGraphs, read_onnx, save_onnx
 from lpmatte.inference.onnx.quantize import quantize_int8
+from lpmatte.model import fused_refiner
 from lpmatte.model.weights import config_to_dict
 from lpmatte.paths import cache_dir
 
@@ -24,6 +25,7 @@ def traced_sources(model) -> list[Path]:
     """The source files of every module class in ``model`` and of this ONNX package, sorted:
     derived from the model itself, so a new backbone is covered without a list to keep."""
     files = {Path(inspect.getfile(type(module))) for module in model.modules()}
+    files.add(Path(inspect.getfile(fused_refiner)))  # the refiner is exported in that form
     files.update(Path(__file__).parent.glob("*.py"))
     return sorted(path.resolve() for path in files)
 

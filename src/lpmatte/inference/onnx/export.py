@@ -25,6 +25,7 @@ from lpmatte.inference.onnx.graphs import (
 from lpmatte.inference.onnx.quantize import quantize_int8
 from lpmatte.inference.options import InferenceOptions
 from lpmatte.model.config import WHOLE_IMAGE, ModelConfig
+from lpmatte.model.fused_refiner import fuse_refiner
 from lpmatte.model.weights import config_to_dict
 
 OPSET = 17
@@ -116,10 +117,12 @@ def export_whole_image(model, sample_size: tuple[int, int] = (256, 192)):
 
 
 def export_refiner(model):
-    """The refiner of ``model`` as an onnx.ModelProto taking any number of regions."""
+    """The refiner of ``model`` (in its inference form, :func:`fuse_refiner`) as an
+    onnx.ModelProto taking any number of regions."""
     sample = sample_regions(model.config)
     inputs = REFINER_INPUTS if model.config.refiner.use_cra else REFINER_INPUTS[:1]
-    return _trace(RefinerGraph(model.refiner), sample[:len(inputs)], inputs, REFINER_OUTPUTS,
+    refiner = fuse_refiner(model.refiner)
+    return _trace(RefinerGraph(refiner), sample[:len(inputs)], inputs, REFINER_OUTPUTS,
                   {k: {0: "regions"} for k in (*inputs, *REFINER_OUTPUTS)})
 
 
