@@ -34,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import lpmatte
 from lpmatte.cli.common import parse_lowres_side, parse_switch
 from lpmatte.evaluation.benchmark import benchmark
 from lpmatte.media.image_io import load_alpha, load_rgb, save_png, to_uint8
@@ -108,9 +109,11 @@ def build_view(set_name: str, stems: list[str], shared: Path, soft: Path, out: P
 
 
 def run_model(model: str, view: Path, out: Path, device: str, lowres_side, flip_tta) -> Path:
-    result = benchmark(model=model, dataset="folder", root=view, protocol="p3m",
-                       out_dir=out / f"model-{safe_name(model)}", device=device, flops=False,
-                       lowres_side=lowres_side, flip_tta=flip_tta)
+    # eager fp32, as benchmark() scores by default: the model's own mattes
+    matter = lpmatte.load(model, device=device, backend="eager-fp32", lowres_side=lowres_side,
+                          flip_tta=flip_tta)
+    result = benchmark(model=matter, dataset="folder", root=view, protocol="p3m",
+                       out_dir=out / f"model-{safe_name(model)}", flops=False)
     print(f"  lpmatte benchmark CSV: {result.csv_path}", file=sys.stderr)
     return result.pred_dir
 
