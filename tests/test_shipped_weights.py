@@ -37,3 +37,10 @@ def test_shipped_model_finds_the_person(image):
 def test_random_weights_do_not(image):
     matter = lpmatte.load("lpm-e0", device="cpu", backend="eager-fp32")  # untrained
     assert person_iou(matter.predict(image)) < 0.9
+
+
+def test_the_group_preview_ships_trained_and_says_what_it_is(image):
+    matter = lpmatte.load("lpm-e0-groups", device="cpu", backend="eager-fp32")
+    assert not matter.untrained and matter.name == "lpm-e0-groups"
+    assert "preview" in matter.warning
+    assert person_iou(matter.predict(image)) >= 0.9

@@ -2,7 +2,7 @@
 
 >>> import lpmatte
 >>> lpmatte.list_models()[:3]
-['lpm', 'lpm-e0', 'lpm-nocra']
+['lpm', 'lpm-e0', 'lpm-e0-groups']
 """
 
 from lpmatte.model.registry import list_models

@@ -94,6 +94,13 @@ def lpm_e0() -> ModelConfig:
     return ModelConfig(name="lpm-e0", lowres=lowres)
 
 
+@register("lpm-e0-groups")
+def lpm_e0_groups() -> ModelConfig:
+    """``lpm-e0`` fine-tuned on group and small-person composites (issue 14, a preview:
+    see MODEL_CARD.md); the package ships its weights. The architecture is ``lpm-e0``'s."""
+    return replace(lpm_e0(), name="lpm-e0-groups")
+
+
 def _ablation(name: str, search_range: int, num_neighbors: int) -> None:
     def factory() -> ModelConfig:
         refiner = RefinerConfig(search_range=search_range, num_neighbors=num_neighbors)
