@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ def _model(name: str, seed: int = 0, **refiner_options) -> LightweightPortraitMa
 
 
 FAMILIES = ["lpm", "lpm-nocra", "lpm-s", "lpm-s-nocra", "lpm-e0"]  # distinct backbones / refiners
+SHIPPED_ALIASES = {"lpm-e0-groups": "lpm-e0"}  # an architecture's name for its own weights
 TWO_STAGE = [name for name in list_models() if create_config(name).kind == "two-stage"]
 
 
@@ -57,7 +59,12 @@ def test_choose_regions_sees_the_predicted_cells_and_decides_what_is_refined():
     assert output.regions[:, 2].eq(0).all() and len(output.regions) == 7  # padding rows dropped
 
 
-@pytest.mark.parametrize("name", sorted(set(TWO_STAGE) - set(FAMILIES)))
+def test_shipped_aliases_are_their_architecture():
+    for alias, family in SHIPPED_ALIASES.items():
+        assert replace(create_config(alias), name=family) == create_config(family)
+
+
+@pytest.mark.parametrize("name", sorted(set(TWO_STAGE) - set(FAMILIES) - set(SHIPPED_ALIASES)))
 def test_ablation_refiners_forward_backward(name):
     """Table 5 variants differ from ``lpm`` only in the refiner (s, k)."""
     config = create_config(name)
