@@ -98,7 +98,7 @@ def report(result, quiet: bool = False) -> int:
     throughput of a run of several images unless ``quiet``; exit 1 if any input failed."""
     for source, message in result.failures:
         print(f"lpmatte: error: {source}: {message}", file=sys.stderr)
-    rate = getattr(result, "images_per_second", None)
+    rate = result.images_per_second  # local and Ray runs both return a BatchResult
     if rate and len(result.written) > 1 and not quiet:
         print(f"lpmatte: {len(result.written)} images in {result.seconds:.1f} s, "
               f"{rate:.2f} images/s", file=sys.stderr)
