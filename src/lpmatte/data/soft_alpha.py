@@ -148,7 +148,8 @@ def solve_alpha(image: np.ndarray, trimap: np.ndarray, max_side: int | None = No
         alpha = solve_alpha(small_image, small_trimap)
         alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
     else:
-        alpha = estimate_alpha_cf(np.asarray(image, np.float64), trimap)
+        # float rounding of a resized image can leave 1 + 1e-7, which pymatting warns about
+        alpha = estimate_alpha_cf(np.clip(np.asarray(image, np.float64), 0, 1), trimap)
     return np.where(unknown, np.clip(alpha, 0, 1), trimap).astype(np.float32)
 
 

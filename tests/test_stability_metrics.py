@@ -1,0 +1,56 @@
+"""benchmarks/bench_stability.py's figures: flicker on static pixels, and "still" flicker
+away from any change of the true alpha."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stability.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("bench_stability", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _moving_edge(frames: int = 4, size: int = 48) -> np.ndarray:
+    """A vertical edge moving right one pixel per frame."""
+    true = np.zeros((frames, size, size), np.float32)
+    for t in range(frames):
+        true[t, :, :20 + t] = 1
+    return true
+
+
+def test_still_pixels_keep_clear_of_the_changing_true_alpha():
+    bench = _script()
+    static = np.abs(np.diff(_moving_edge(), axis=0)) < bench.STATIC_TOLERANCE
+    still = bench.away_from_change(static, distance=5)
+    changed_columns = [20, 21, 22]
+    for t, column in enumerate(changed_columns):
+        assert not static[t, :, column].any()
+        assert not still[t, :, column - 5:column + 6].any()
+        assert still[t, :, column + 6:].all() and still[t, :, :column - 5].all()
+
+
+def test_a_soft_edge_that_moves_with_the_person_flickers_only_near_the_edge():
+    bench = _script()
+    true = _moving_edge()
+    soft = np.stack([np.clip((np.arange(48) - (19.5 + t)) / -3 + 0.5, 0, 1)[None].repeat(48, 0)
+                     for t in range(len(true))]).astype(np.float32)
+    row = bench.scores(soft, true)
+    assert row["flicker"] > 0  # static pixels next to the moving edge change
+    assert row["still"] == 0  # nothing changes away from it
+
+
+def test_noise_far_from_any_edge_counts_as_still_flicker():
+    bench = _script()
+    true = _moving_edge()
+    noisy = true.copy()
+    noisy[1::2, 5:10, 40:45] = 0.5  # a speckle in the background that comes and goes
+    row = bench.scores(noisy, true)
+    assert row["still"] > 0 and row["flicker"] > 0
