@@ -52,9 +52,11 @@ class Recorded:
 
 def held_out_builder(data: str, val_ids: Path, size: int, used: list[str]) -> GroupBuilder:
     ids = read_ids(val_ids)
-    _, held = split_validation(parse_data_spec(data), ids)
+    _, held = split_validation(parse_data_spec(data), ids, need_training=False)
     if set(held.ids()) - set(ids):
         raise LpmatteError("the validation part holds a training id")  # never expected
+    if not held.sources:
+        raise LpmatteError(f"{data}: no held-out id of {val_ids} has prepared data")
     sources = [Recorded(source.name, source.files, used) for source in held.sources]
     weights = np.array([len(source.files) for source in held.sources], np.float64)
     backgrounds = [background_source(source.backgrounds, held.procedural_backgrounds)
@@ -78,7 +80,10 @@ def main() -> None:
     if not 64 <= args.size <= 4096 or not 1 <= args.count <= 100000:
         raise SystemExit("--size must be in 64..4096 and --count in 1..100000")
     used: list[str] = []
-    builder = held_out_builder(args.data, args.val_ids, args.size, used)
+    try:
+        builder = held_out_builder(args.data, args.val_ids, args.size, used)
+    except LpmatteError as error:
+        raise SystemExit(f"make_group_set: {error}") from None
     manifest = {"seed": SEED, "size": args.size, "val_ids": str(args.val_ids), "images": {}}
     for n in range(args.count):
         used.clear()

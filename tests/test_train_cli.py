@@ -217,6 +217,16 @@ def test_validation_split_is_fixed_and_disjoint(tmp_path):
     assert choose_validation_ids(parse_data_spec(make_folder(tmp_path / "e", 5)), 0.1, 5) == []
 
 
+def test_split_with_only_held_out_data_is_an_error_unless_training_is_not_needed(tmp_path):
+    # the validation group set is built before the training ids are converted
+    spec = parse_data_spec(make_folder(tmp_path / "d", 3))
+    ids = spec.ids()
+    with pytest.raises(LpmatteError, match="nothing left to train on"):
+        split_validation(spec, ids)
+    train_part, val_part = split_validation(spec, ids, need_training=False)
+    assert not train_part.sources and val_part.ids() == ids
+
+
 def test_yaml_config_parses_or_names_the_missing_package(tmp_path):
     make_folder(tmp_path / "a", 2)
     config = tmp_path / "data.yaml"

@@ -31,3 +31,23 @@ def test_run_model_mattes_a_folder_view(tmp_path):
     written = sorted(p.stem for p in Path(predictions).glob("*.png"))
     assert written == ["a", "b"]
     assert np.asarray(Image.open(Path(predictions) / "a.png")).shape == (40, 56)
+
+
+def test_paired_difference_is_exact_for_a_constant_shift_and_zero_for_equal_models():
+    script = _script()
+    reference = list(np.random.default_rng(1).random(25) * 0.1)
+    mean, low, high = script.paired_difference([r + 0.002 for r in reference], reference)
+    assert np.isclose(mean, 0.002) and np.isclose(low, 0.002) and np.isclose(high, 0.002)
+    assert script.paired_difference(reference, reference) == (0.0, 0.0, 0.0)
+    noisy = [r + d for r, d in zip(reference, np.random.default_rng(2).normal(0, 0.01, 25))]
+    mean, low, high = script.paired_difference(noisy, reference)
+    assert low < mean < high
+
+
+def test_paired_table_compares_rows_on_the_same_images_only():
+    script = _script()
+    key = script.PER_IMAGE
+    table = {"set": {"old": {key: [0.1, 0.2, 0.3]}, "new": {key: [0.1, 0.1, 0.2]},
+                     "peer": {key: [0.5]}}}
+    lines = script.paired_table(table, "old").splitlines()
+    assert len(lines) == 3 and lines[2].startswith("| set | new | -0.06667")

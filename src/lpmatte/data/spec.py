@@ -279,9 +279,12 @@ def _share(value, where, key: str = "procedural_backgrounds") -> float:
     return share
 
 
-def split_validation(spec: DataSpec, val_ids: list[str]) -> tuple[DataSpec, DataSpec]:
+def split_validation(spec: DataSpec, val_ids: list[str],
+                     need_training: bool = True) -> tuple[DataSpec, DataSpec]:
     """(training part, validation part) of ``spec``: the samples whose id is in ``val_ids``
-    form the validation part. A source left empty by the split is dropped."""
+    form the validation part. A source left empty by the split is dropped; an empty
+    training part is an error unless ``need_training`` is off (validation sets built
+    before the training data is prepared)."""
     held = set(val_ids)
     train, val = [], []
     for source in spec.sources:
@@ -292,7 +295,7 @@ def split_validation(spec: DataSpec, val_ids: list[str]) -> tuple[DataSpec, Data
             train.append(replace(source, files=keep))
         if hold:
             val.append(replace(source, files=hold))
-    if not train:
+    if not train and need_training:
         raise LpmatteError(f"{spec.origin}: nothing left to train on after the validation split")
     return replace(spec, sources=tuple(train)), replace(spec, sources=tuple(val))
 
