@@ -212,7 +212,8 @@ def paired_difference(ours: list[float], reference: list[float],
 
 def paired_table(table: dict, reference: str) -> str:
     """Each row's MAD minus ``reference``'s, image by image, per set."""
-    lines = [f"| set | method | MAD - {reference} | 95% interval | images |", "|---|---|---|---|---|"]
+    lines = [f"| set | method | MAD - {reference} | 95% interval | images |",
+             "|---|---|---|---|---|"]
     for set_name, methods in table.items():
         base = methods.get(reference, {}).get(PER_IMAGE)
         for method, values in methods.items():
