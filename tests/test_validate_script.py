@@ -47,7 +47,8 @@ def test_paired_difference_is_exact_for_a_constant_shift_and_zero_for_equal_mode
 def test_paired_table_compares_rows_on_the_same_images_only():
     script = _script()
     key = script.PER_IMAGE
-    table = {"set": {"old": {key: [0.1, 0.2, 0.3]}, "new": {key: [0.1, 0.1, 0.2]},
-                     "peer": {key: [0.5]}}}
+    table = {"set": {"old": {key: {"a": 0.1, "b": 0.2, "c": 0.3}},
+                     "new": {key: {"c": 0.2, "a": 0.1, "b": 0.1}},
+                     "peer": {key: {"a": 0.5, "b": 0.1, "d": 0.3}}}}
     lines = script.paired_table(table, "old").splitlines()
     assert len(lines) == 3 and lines[2].startswith("| set | new | -0.06667")
