@@ -140,6 +140,10 @@ def test_clean_one_line_errors(tmp_path, sixteen, capsys):
                                         "lpm-s", "--data", str(sixteen), "--crop", "70")
     assert "no checkpoint to export" in error_of(capsys, "train", "--train-dir", run,
                                                  "--export", str(tmp_path / "w.safetensors"))
+    with pytest.raises(SystemExit) as usage:  # argparse: one usage line, exit 2
+        main([*base, "--model-version", "lpm-s", "--data", str(sixteen),
+              "--scale-range", "1.0,0.5"])
+    assert usage.value.code == 2 and "LOW <= HIGH" in capsys.readouterr().err
 
 
 # --- --data specs -----------------------------------------------------------------------------
@@ -242,12 +246,14 @@ def test_yaml_config_parses_or_names_the_missing_package(tmp_path):
 
 def test_resume_keeps_the_runs_options_unless_given_again(tmp_path, sixteen):
     run = tmp_path / "run"
-    assert train(run, sixteen, "--steps", "2", "--lr", "3e-4", "--optimizer", "adamw") == 0
+    assert train(run, sixteen, "--steps", "2", "--lr", "3e-4", "--optimizer", "adamw",
+                 "--scale-range", "0.4,0.9") == 0
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
     resumed = build_config(parser.parse_args(["train", "--train-dir", str(run), "--resume"]))
     assert (resumed.crop, resumed.batch_size, resumed.steps) == (64, 2, 2)
     assert (resumed.optimizer, resumed.lr, resumed.data) == ("adamw", 3e-4, str(sixteen))
+    assert resumed.scale_range == (0.4, 0.9)
     longer = build_config(parser.parse_args(["train", "--train-dir", str(run), "--resume",
                                              "--steps", "9", "--crop", "32"]))
     assert (longer.steps, longer.crop, longer.batch_size) == (9, 32, 2)
@@ -283,3 +289,20 @@ def test_pspm_needs_a_phase_and_others_refuse_one(tmp_path, sixteen, capsys):
     assert main(["train", "--model", "pspm", "--train-dir", str(tmp_path / "b"), "--data",
                  str(sixteen), "--steps", "1", "--quiet"]) == 2
     assert "give --phase" in capsys.readouterr().err
+
+
+def test_the_runs_scale_range_sets_how_large_people_are_in_its_samples(tmp_path, sixteen):
+    """Whole-image models train zoomed out (--scale-range): fails when the loader ignores it."""
+    from lpmatte.training.config import TrainConfig
+    from lpmatte.training.trainer import Trainer
+
+    def person_area(scale_range) -> float:
+        config = TrainConfig(train_dir=str(tmp_path / f"run{scale_range[0]}"), data=str(sixteen),
+                             model_version="lpm-s", crop=64, batch_size=8, steps=1,
+                             num_workers=0, val_every=0, precision="fp32", progress=False,
+                             scale_range=scale_range)
+        batch = next(iter(Trainer(config).loader(end_step=1)))
+        return float(batch.alpha.float().mean())
+
+    # photos kept with their own background still cover the crop (zoom >= 1): not all shrink
+    assert person_area((0.3, 0.3)) < 0.75 * person_area((1.5, 1.5))

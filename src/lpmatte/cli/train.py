@@ -98,6 +98,9 @@ def add_optimizer_arguments(group) -> None:
 
 
 def add_data_arguments(group) -> None:
+    group.add_argument("--scale-range", type=parse_scale_range, metavar="LOW,HIGH",
+                       help="random zoom of a sample, times 'short side = crop' (0.5,1.5); "
+                            "smaller for whole-image models, e.g. 0.45,1.05 for mmnet")
     group.add_argument("--backgrounds", action="append", metavar="DIR",
                        help="background photo folder for a folder --data (repeatable)")
     group.add_argument("--procedural-backgrounds", type=float, metavar="F",
@@ -120,14 +123,25 @@ def add_output_arguments(group) -> None:
                        help="do not train: write DIR/best.pt (else last.pt) as fp16 safetensors")
 
 
-def parse_milestones(text: str) -> tuple[float, ...]:
+def positive_numbers(text: str, what: str) -> tuple[float, ...]:
     try:
         values = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
         message = f"expected numbers separated by commas, got '{text}'"
         raise argparse.ArgumentTypeError(message) from None
     if any(value <= 0 for value in values):
-        raise argparse.ArgumentTypeError("milestones must be positive")
+        raise argparse.ArgumentTypeError(f"{what} must be positive")
+    return values
+
+
+def parse_milestones(text: str) -> tuple[float, ...]:
+    return positive_numbers(text, "milestones")
+
+
+def parse_scale_range(text: str) -> tuple[float, float]:
+    values = positive_numbers(text, "scale factors")
+    if len(values) != 2 or values[0] > values[1]:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH with LOW <= HIGH, got '{text}'")
     return values
 
 

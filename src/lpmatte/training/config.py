@@ -30,6 +30,9 @@ class TrainConfig:
     val_max_pixels: validation images are downscaled to at most this area.
     max_train_regions: refine at most this many cells per image in training (a random
         subset of predicted-or-true unknown); None refines all, as the paper.
+    scale_range: the random zoom of a sample, times "short side = crop" (the augmentation's
+        default 0.5-1.5). A whole-image model that infers on the image resized to its input
+        size wants smaller factors, so that people are as large in training as there.
     ema_decay: keep an exponential moving average of the weights (e.g. 0.999; 0: off, as
         the paper). Validation, ``best.pt`` and the weights a checkpoint gives as a model
         are then the average; the raw weights are kept for resuming.
@@ -49,6 +52,7 @@ class TrainConfig:
     warmup_steps: int = 0
     grad_clip: float = 1.0
     max_train_regions: int | None = None
+    scale_range: tuple[float, float] = (0.5, 1.5)
     ema_decay: float = 0.0
     precision: str = "auto"
     device: str = "auto"
@@ -79,6 +83,10 @@ class TrainConfig:
                 raise LpmatteError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
         if self.crop % 16:
             raise LpmatteError(f"--crop must be a multiple of 16 (got {self.crop})")
+        low, high = self.scale_range
+        if not 0 < low <= high:
+            raise LpmatteError("--scale-range must be LOW,HIGH with 0 < LOW <= HIGH "
+                               f"(got {low},{high})")
         if self.precision not in PRECISIONS:
             raise LpmatteError(f"unknown precision '{self.precision}' ({', '.join(PRECISIONS)})")
         if self.optimizer not in OPTIMIZERS:

@@ -286,9 +286,12 @@ class Trainer:
         return max(0, min(8, cores - 1))
 
     def loader(self, end_step: int):
+        from lpmatte.data.augment import AugmentConfig
         from lpmatte.data.spec import SampleDraws, build_loader, draw_indices
 
-        draws = SampleDraws(self.train_spec, self.config.crop, self.config.seed)
+        augment = AugmentConfig(crop_size=self.config.crop,
+                                scale_range=tuple(self.config.scale_range))
+        draws = SampleDraws(self.train_spec, self.config.crop, self.config.seed, augment)
         indices = draw_indices(self.step, end_step, self.config.batch_size, self.dist.rank,
                                self.dist.world_size)
         return build_loader(draws, indices, self.config.batch_size, self.num_workers(),
