@@ -5,6 +5,7 @@ exact; the browser test (test_serve_browser.py) runs the shipped model.
 """
 
 import io
+import json
 import os
 import signal
 import socket
@@ -361,3 +362,93 @@ def test_cli_refuses_impossible_limits(capsys):
 
     assert main(["serve", "--workers", "0"]) == 2
     assert "workers must be >= 1" in capsys.readouterr().err
+
+
+# --- /v1/stream: live frames over a WebSocket, the shipped model ------------------------------
+
+STREAM_LIMITS = ServeLimits(workers=1, max_queue=2, max_upload_mb=0.5, max_pixels=200_000,
+                            timeout_s=30)
+
+
+@pytest.fixture(scope="module")
+def stream_url():
+    import lpmatte
+
+    pytest.importorskip("websockets", reason="the serve extra is not installed")
+    matter = lpmatte.load("default", device="cpu", backend="eager-fp32")
+    with running(create_app(matter, STREAM_LIMITS)) as base:
+        yield base.replace("http://", "ws://") + "/v1/stream"
+
+
+def connect(url: str):
+    from websockets.sync.client import connect
+
+    return connect(url)
+
+
+def stream(url: str, frames, query: str = ""):
+    """Send every frame (bytes, text or an array) and collect one answer per frame."""
+    answers = []
+    with connect(url + query) as socket:
+        for frame in frames:
+            socket.send(frame if isinstance(frame, (bytes, str)) else png_bytes(frame))
+            answers.append(socket.recv(timeout=30))
+    return answers
+
+
+def alpha_of(answer: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(answer)), np.int16)
+
+
+def test_a_still_frame_sent_ten_times_gives_ten_identical_mattes(stream_url, portrait):
+    mattes = [alpha_of(answer) for answer in stream(stream_url, [portrait(96, 128)] * 10)]
+    assert mattes[0].shape == (96, 128) and mattes[0].max() > 0
+    for matte in mattes[1:]:
+        np.testing.assert_array_equal(matte, mattes[0])
+
+
+def test_stabilised_stream_flickers_less_than_frame_by_frame_on_a_noisy_still_shot(
+        stream_url, portrait):
+    still = portrait(96, 128).astype(np.int16)
+    rng = np.random.default_rng(0)  # sensor noise: every frame differs a little
+    frames = [np.clip(still + rng.normal(0, 3, still.shape), 0, 255).astype(np.uint8)
+              for _ in range(8)]
+
+    def flicker(query):
+        mattes = [alpha_of(answer) for answer in stream(stream_url, frames, query)]
+        return np.mean([np.abs(b - a).mean() for a, b in zip(mattes, mattes[1:])])
+
+    steady, alone = flicker(""), flicker("?stabilize=false")
+    assert alone > 0  # the noise does reach the frame-by-frame matte
+    assert steady < 0.5 * alone
+
+
+def test_formats_and_the_shrink_option_apply_to_every_frame(stream_url, portrait):
+    rgba, composite = (stream(stream_url, [portrait(96, 128)], f"?format={fmt}&max_side=64")[0]
+                       for fmt in ("rgba", "composite"))
+    assert Image.open(io.BytesIO(rgba)).mode == "RGBA"
+    assert Image.open(io.BytesIO(composite)).size == (64, 48)
+
+
+def test_a_bad_frame_is_answered_with_an_error_and_the_stream_goes_on(stream_url, portrait):
+    big = np.zeros((500, 500, 3), np.uint8)  # 250 000 pixels: over max_pixels
+    answers = stream(stream_url, [b"not an image", "a text message", png_bytes(big),
+                                  portrait(96, 128)])
+    errors = [json.loads(answer) for answer in answers[:3]]
+    assert [error["status"] for error in errors] == [415, 400, 413]
+    assert "binary message" in errors[1]["error"] and "pixels" in errors[2]["error"]
+    assert alpha_of(answers[3]).shape == (96, 128)
+
+
+def test_options_wrong_for_the_whole_stream_close_it_with_a_reason(stream_url):
+    from websockets.exceptions import ConnectionClosed
+
+    for query, words in (("?format=trimap", "cannot be streamed"),
+                         ("?stabilize=maybe", "true or false"),
+                         ("?format=nope", "unknown format")):
+        with connect(stream_url + query) as socket:
+            error = json.loads(socket.recv(timeout=10))
+            assert error["status"] == 400 and words in error["error"]
+            with pytest.raises(ConnectionClosed) as closed:
+                socket.recv(timeout=10)
+            assert closed.value.rcvd.code == 1008

@@ -105,3 +105,42 @@ def test_page_mattes_the_example_in_headless_chromium(server_url):
     alpha = cutout.getchannel("A")
     assert alpha.getextrema() == (0, 255)  # a real matte: some background, some subject
     assert outside == []
+
+
+def test_page_streams_a_camera_over_the_websocket(server_url):
+    """Chromium's fake camera (a moving test pattern) through "Use camera" and /v1/stream."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set "
+                    "LPMATTE_CHROMIUM)")
+    fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=CHROMIUM_ARGS + fake_camera)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(server_url)
+            page.select_option("#max-side", "512")
+            page.click("#camera")
+            wait_for_frames(page, 3, timeout=90)
+            assert page.locator("body").get_attribute("data-state") == "live"
+            live_size = page.eval_on_selector("#alpha-view", "c => [c.width, c.height]")
+            page.click("#camera")  # stop: the last frame stays and can be downloaded
+            assert page.locator("body").get_attribute("data-state") == "done"
+            assert "frames matted" in page.locator("#status").inner_text()
+            page.wait_for_selector("#download:not(.disabled)", timeout=10_000)
+        finally:
+            browser.close()
+    assert max(live_size) == 512  # the fake camera's frames, shrunk to the chosen side
+    assert errors == []
+
+
+def wait_for_frames(page, count: int, timeout: float) -> None:
+    """Polled from here: the page's CSP forbids the string evaluation of wait_for_function."""
+    deadline = time.monotonic() + timeout
+    while int(page.locator("body").get_attribute("data-frames") or 0) < count:
+        assert page.locator("body").get_attribute("data-state") != "error", \
+            page.locator("#status").inner_text()
+        assert time.monotonic() < deadline, f"fewer than {count} camera frames in {timeout} s"
+        page.wait_for_timeout(100)

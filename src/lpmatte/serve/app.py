@@ -1,4 +1,5 @@
-"""The FastAPI app: ``/v1/matte``, ``/v1/models``, ``/healthz``, ``/readyz`` and the page at ``/``.
+"""The FastAPI app: ``/v1/matte``, ``/v1/stream`` (WebSocket), ``/v1/models``, ``/healthz``,
+``/readyz`` and the page at ``/``.
 
 Every answer to a client's mistake is ``{"error": "..."}`` with a 4xx; a full queue or a
 model still loading is a 503 with Retry-After; a bug is a 500 whose traceback goes to the
@@ -15,7 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -26,6 +27,7 @@ from lpmatte.serve.adapter import FORMATS, __version__, list_models
 from lpmatte.serve.errors import HTTPError
 from lpmatte.serve.imaging import matte_image, open_upload, parse_options
 from lpmatte.serve.limits import ServeLimits
+from lpmatte.serve.stream import serve_stream
 from lpmatte.serve.upload import read_body, split_upload
 from lpmatte.serve.workers import InferencePool, QueueFull
 
@@ -159,6 +161,12 @@ def add_routes(app: FastAPI, state: ModelState, pool: InferencePool,
             return await asyncio.wait_for(_matte(request), limits.timeout_s)
         except asyncio.TimeoutError:  # the builtin only from Python 3.11
             raise HTTPError(504, f"no answer within {limits.timeout_s:g} s") from None
+
+    @app.websocket("/v1/stream")
+    async def stream(websocket: WebSocket):
+        """Live video: one binary frame in, one result out, steadied across frames (see
+        :mod:`lpmatte.serve.stream`)."""
+        await serve_stream(websocket, state, pool, limits)
 
     async def _matte(request: Request) -> Response:
         matter = state.require(limits.retry_after_s)

@@ -1,9 +1,13 @@
 // The lpmatte page: one request per image (format=rgba); the alpha view and the
 // backgrounds are drawn here from that cutout, so switching background is instant.
+// "Use camera" streams webcam frames over the /v1/stream WebSocket (one frame in flight),
+// where the server keeps the video's temporal stabilisation across frames.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, input: null, cutout: null, cutoutBlob: null, cutoutUrl: null };
+const state = { file: null, input: null, cutout: null, cutoutBlob: null, cutoutUrl: null,
+                live: null };
+const LIVE_SIDE = "640";  // the camera's frames are shrunk to this for speed unless chosen
 
 function setStatus(text, kind) {
   $("status").textContent = text;
@@ -69,7 +73,7 @@ function background() {
   return document.querySelector('input[name="bg"]:checked').value;
 }
 
-function drawCutout() {
+function drawCutout(live = false) {
   if (!state.cutout) return;
   const canvas = $("cutout-view");
   const context = sizedContext(canvas, state.cutout);
@@ -88,12 +92,13 @@ function drawCutout() {
   context.drawImage(state.cutout, 0, 0);
   canvas.classList.toggle("checker", mode === "transparent");
   canvas.dataset.ready = "true";
-  updateDownload(mode);
+  if (!live) updateDownload(mode);
 }
 
 function updateDownload(mode) {
   const link = $("download");
-  const stem = (state.file.name || "image").replace(/\.[^.]*$/, "");
+  const name = state.file ? state.file.name || "image" : "camera";
+  const stem = name.replace(/\.[^.]*$/, "");
   link.download = `${stem}-${mode === "transparent" ? "cutout" : mode}.png`;
   if (state.cutoutUrl) URL.revokeObjectURL(state.cutoutUrl);
   if (mode === "transparent") {  // the server's PNG itself, byte for byte
@@ -112,9 +117,94 @@ function enableDownload(link, url) {
   link.setAttribute("aria-disabled", "false");
 }
 
+// --- live camera ---------------------------------------------------------------------------
+
+async function startCamera() {
+  if (!navigator.mediaDevices || !window.WebSocket) {
+    return setStatus("This browser cannot share a camera here.", "error");
+  }
+  let media;
+  try {
+    media = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+  } catch (error) {
+    return setStatus(`No camera (${error.message}).`, "error");
+  }
+  const video = $("camera-view");
+  video.srcObject = media;
+  await video.play();
+  video.hidden = false;
+  $("input-view").hidden = true;
+  const query = new URLSearchParams({ format: "rgba", max_side: $("max-side").value || LIVE_SIDE });
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}${location.pathname.replace(/[^/]*$/, "")}v1/stream?${query}`);
+  socket.binaryType = "blob";
+  state.file = null;
+  state.live = { media, socket, frames: 0, started: performance.now(), grab: document.createElement("canvas") };
+  $("camera").textContent = "Stop camera";
+  $("camera").setAttribute("aria-pressed", "true");
+  socket.onopen = () => { setStatus("Camera on: matting…", "live"); sendFrame(); };
+  socket.onmessage = (event) => received(event.data);
+  socket.onclose = () => { if (state.live && state.live.socket === socket) stopCamera("The stream closed."); };
+}
+
+function sendFrame() {
+  const live = state.live;
+  if (!live || live.socket.readyState !== WebSocket.OPEN) return;
+  const video = $("camera-view");
+  const context = sizedContext(live.grab, { width: video.videoWidth, height: video.videoHeight });
+  context.drawImage(video, 0, 0);
+  live.grab.toBlob((blob) => {
+    if (state.live === live && blob) {
+      live.pending = blob;
+      live.socket.send(blob);
+    }
+  }, "image/jpeg", 0.9);
+}
+
+async function received(data) {
+  const live = state.live;
+  if (!live) return;
+  if (typeof data === "string") {  // {"error", "status"}: that frame was skipped
+    const error = JSON.parse(data);
+    setStatus(`Frame skipped: ${error.error}`, "live");
+  } else {
+    state.cutoutBlob = data;
+    state.cutout = await createImageBitmap(data);
+    state.input = await createImageBitmap(live.pending, { resizeWidth: state.cutout.width,
+                                                          resizeHeight: state.cutout.height });
+    drawAlpha();
+    drawCutout(true);
+    live.frames += 1;
+    document.body.dataset.frames = String(live.frames);
+    const fps = live.frames / ((performance.now() - live.started) / 1000);
+    setStatus(`Camera on: ${live.frames} frames, ${fps.toFixed(1)} frames/s ` +
+              `(${state.cutout.width}×${state.cutout.height}).`, "live");
+  }
+  sendFrame();
+}
+
+function stopCamera(message = "Camera off.") {
+  const live = state.live;
+  if (!live) return;
+  state.live = null;
+  live.socket.close();
+  for (const track of live.media.getTracks()) track.stop();
+  $("camera-view").hidden = true;
+  $("input-view").hidden = false;
+  $("camera").textContent = "Use camera";
+  $("camera").setAttribute("aria-pressed", "false");
+  if (state.cutout) {  // the last frame stays, downloadable
+    drawCutout();
+    if (live.pending) $("input-view").src = URL.createObjectURL(live.pending);
+  }
+  setStatus(`${message} ${live.frames} frames matted.`, "done");
+}
+
 function pick(files) {
   const file = files && files[0];
-  if (file) matte(file);
+  if (!file) return;
+  stopCamera();
+  matte(file);
 }
 
 function wire() {
@@ -131,11 +221,12 @@ function wire() {
     if (event.key === "Enter" || event.key === " ") { event.preventDefault(); $("file").click(); }
   });
   for (const input of document.querySelectorAll('input[name="bg"]')) {
-    input.addEventListener("change", drawCutout);
+    input.addEventListener("change", () => drawCutout());
   }
   $("color").addEventListener("input", () => { document.querySelector('input[value="color"]').checked = true; drawCutout(); });
   $("blur").addEventListener("input", () => { document.querySelector('input[value="blur"]').checked = true; drawCutout(); });
   $("max-side").addEventListener("change", () => { if (state.file) matte(state.file); });
+  $("camera").addEventListener("click", () => (state.live ? stopCamera() : startCamera()));
 }
 
 wire();
