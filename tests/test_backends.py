@@ -12,6 +12,7 @@ import lpmatte
 from lpmatte.data.synthetic import boundary_region_mask, synthetic_portrait
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.backends import has_onnxruntime, resolve_backend
+from lpmatte.model.config import WHOLE_IMAGE
 
 CPU = torch.device("cpu")
 needs_onnxruntime = pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")
@@ -104,11 +105,13 @@ def test_auto_resolution(monkeypatch):
     monkeypatch.delenv("LPMATTE_BACKEND", raising=False)
     monkeypatch.setattr(backends, "has_onnxruntime", lambda: True)
     assert resolve_backend("auto", CPU) == "onnx-int8"
+    assert resolve_backend("auto", CPU, WHOLE_IMAGE) == "onnx"  # no int8 export for them
     monkeypatch.setattr(backends, "has_onnxruntime", lambda: False)
     monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: True)
     assert resolve_backend("auto", CPU) == "bf16"
     monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: False)
     assert resolve_backend("auto", CPU) == "eager-fp32"
+    assert resolve_backend("auto", CPU, WHOLE_IMAGE) == "eager-fp32"
     assert resolve_backend("auto", torch.device("cuda")) == "fp16"
     assert resolve_backend("bf16", CPU) == "bf16"
     monkeypatch.setenv("LPMATTE_BACKEND", "eager-fp32")
@@ -130,5 +133,8 @@ def test_auto_says_why_it_chose_its_backend(monkeypatch):
     reason = backend_reason(chosen, CPU)
     assert ("AVX512-BF16/AMX" in reason) or ("AVX2" in reason)
     assert ("onnxruntime installed" in reason) == (chosen == "onnx-int8")
+    whole = resolve_backend("auto", CPU, WHOLE_IMAGE)
+    assert ("onnxruntime installed" in backend_reason(whole, CPU, WHOLE_IMAGE)) == (
+        whole == "onnx")
     monkeypatch.setenv("LPMATTE_BACKEND", "eager-fp32")
     assert backend_reason(resolve_backend("auto", CPU), CPU) == "LPMATTE_BACKEND asks for it"

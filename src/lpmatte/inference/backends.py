@@ -67,8 +67,8 @@ def resolve_backend(name: str, device: torch.device, kind: str = "two-stage") ->
         return resolve_backend(os.environ["LPMATTE_BACKEND"], device, kind)
     if device.type == "cuda":
         return "fp16"
-    if has_onnxruntime() and not whole_image:
-        return "onnx-int8"
+    if has_onnxruntime():
+        return "onnx" if whole_image else "onnx-int8"
     return "bf16" if cpu_has_native_bf16() else "eager-fp32"
 
 
@@ -78,10 +78,13 @@ def backend_reason(name: str, device: torch.device, kind: str = "two-stage") -> 
         return "LPMATTE_BACKEND asks for it"
     if device.type == "cuda":
         return "CUDA device: half weights, channels_last"
-    if kind == WHOLE_IMAGE:
-        return "whole-image model: no int8 export; PyTorch on this CPU"
     native = cpu_has_native_bf16()
     isa = "AVX512-BF16/AMX" if native else "no native bf16 (AVX2-class)"
+    if kind == WHOLE_IMAGE and name == "onnx":
+        # README "Variants and cost": at HD on an AVX512-BF16 AMD EPYC, MMNet onnx 21.5 /
+        # bf16 30.6 / eager 30.8 ms, PSPM 144 / 162 / 265 ms (lpmatte profile)
+        return (f"whole-image model, onnxruntime installed: fp32 graph, fastest measured "
+                f"(no int8 export); {isa}")
     if name == "onnx-int8":
         # measured with benchmarks/bench_latency.py (README, Speed): on AMX the default's
         # CPU time per HD image was onnx 587, onnx-int8 592, bf16 699, eager 910 ms; on AVX2
