@@ -78,10 +78,13 @@ def texture(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def extra_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """IoU, band MAD (NaN where the target has no boundary: no person, or all person) and
+    the texture figure."""
     fg, truth = pred >= 0.5, gt >= 0.5
     iou = float((fg & truth).sum() / max((fg | truth).sum(), 1))
-    return {"IoU": iou, "band MAD": mad(pred, gt, boundary_band(gt)),
-            "texture": texture(pred, gt)}
+    band = boundary_band(gt)
+    band_mad = mad(pred, gt, band) if band.any() else float("nan")
+    return {"IoU": iou, "band MAD": band_mad, "texture": texture(pred, gt)}
 
 
 def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -196,7 +199,9 @@ def score_folder(pred_dir: Path, view: Path) -> dict:
     for gt_path in sorted((view / "alpha").iterdir()):
         pred = load_alpha(pred_dir / f"{gt_path.stem}.png")
         per_image[gt_path.stem] = scores(pred, load_alpha(gt_path))
-    means = {m: float(np.mean([s[m] for s in per_image.values()])) for m in METRICS}
+    # nanmean: an image without a boundary (a group composite whose people all fell
+    # outside the frame) has no band MAD, and one such image made the whole column NaN
+    means = {m: float(np.nanmean([s[m] for s in per_image.values()])) for m in METRICS}
     return {**means, PER_IMAGE: {stem: s["MAD"] for stem, s in per_image.items()}}
 
 

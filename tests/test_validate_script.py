@@ -52,3 +52,21 @@ def test_paired_table_compares_rows_on_the_same_images_only():
                      "peer": {key: {"a": 0.5, "b": 0.1, "d": 0.3}}}}
     lines = script.paired_table(table, "old").splitlines()
     assert len(lines) == 3 and lines[2].startswith("| set | new | -0.06667")
+
+
+def test_an_image_without_a_boundary_is_left_out_of_the_band_mad_only(tmp_path):
+    """Fails when one empty target turns the set's band MAD into NaN (it did, on groups)."""
+    script = _script()
+    view, preds = tmp_path / "view", tmp_path / "pred"
+    (view / "alpha").mkdir(parents=True)
+    preds.mkdir()
+    person = np.zeros((48, 48), np.uint8)
+    person[10:40, 12:36] = 255
+    for stem, truth in (("person", person), ("empty", np.zeros_like(person))):
+        Image.fromarray(truth).save(view / "alpha" / f"{stem}.png")
+        Image.fromarray(np.roll(truth, 2, axis=1)).save(preds / f"{stem}.png")
+    both = script.score_folder(preds, view)
+    (view / "alpha" / "empty.png").unlink()
+    alone = script.score_folder(preds, view)
+    assert np.isfinite(both["band MAD"]) and np.isclose(both["band MAD"], alone["band MAD"])
+    assert np.isclose(both["MAD"], alone["MAD"] / 2)  # the empty image still counts for MAD
