@@ -218,21 +218,36 @@ def paired_difference(ours: list[float], reference: list[float],
 
 
 def paired_table(table: dict, reference: str) -> str:
-    """Each row's MAD minus ``reference``'s, image by image, per set; rows scored on
-    other images than the reference's (another --limit, an older json) are left out."""
+    """Each row's MAD minus ``reference``'s, image by image, per set. A row that cannot be
+    paired (scored on other images: another --limit; or from a json written before
+    per-image MADs were kept) says why instead of a number."""
     lines = [f"| set | method | MAD - {reference} | 95% interval | images |",
              "|---|---|---|---|---|"]
     for set_name, methods in table.items():
         base = methods.get(reference, {}).get(PER_IMAGE)
         for method, values in methods.items():
+            if method == reference:
+                continue
             ours = values.get(PER_IMAGE)
-            if method == reference or base is None or ours is None or ours.keys() != base.keys():
+            why = unpaired_reason(ours, base, reference)
+            if why:
+                lines.append(f"| {set_name} | {method} | not paired: {why} | | |")
                 continue
             stems = sorted(base)
             mean, low, high = paired_difference([ours[s] for s in stems], [base[s] for s in stems])
             lines.append(f"| {set_name} | {method} | {mean:+.5f} | {low:+.5f} .. {high:+.5f} "
                          f"| {len(ours)} |")
     return "\n".join(lines)
+
+
+def unpaired_reason(ours: dict | None, base: dict | None, reference: str) -> str | None:
+    if base is None:
+        return f"no per-image MADs for {reference} (an older json)"
+    if ours is None:
+        return "no per-image MADs (an older json)"
+    if ours.keys() != base.keys():
+        return f"scored on other images than {reference}"
+    return None
 
 
 def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:

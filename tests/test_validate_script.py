@@ -49,9 +49,15 @@ def test_paired_table_compares_rows_on_the_same_images_only():
     key = script.PER_IMAGE
     table = {"set": {"old": {key: {"a": 0.1, "b": 0.2, "c": 0.3}},
                      "new": {key: {"c": 0.2, "a": 0.1, "b": 0.1}},
-                     "peer": {key: {"a": 0.5, "b": 0.1, "d": 0.3}}}}
+                     "peer": {key: {"a": 0.5, "b": 0.1, "d": 0.3}},
+                     "older json": {"MAD": 0.2}}}
     lines = script.paired_table(table, "old").splitlines()
-    assert len(lines) == 3 and lines[2].startswith("| set | new | -0.06667")
+    assert len(lines) == 5 and lines[2].startswith("| set | new | -0.06667")
+    assert "not paired: scored on other images" in lines[3]
+    assert "not paired: no per-image MADs" in lines[4]
+    unpaired = script.paired_table({"set": {"old": {"MAD": 0.1}, "new": table["set"]["new"]}},
+                                   "old")
+    assert "no per-image MADs for old" in unpaired
 
 
 def test_an_image_without_a_boundary_is_left_out_of_the_band_mad_only(tmp_path):
