@@ -12,10 +12,10 @@
 # mmnet: from scratch (the paper trains from scratch too), Adam, crops of 256 (the paper's
 # input size), batch 8, zoomed out (--scale-range 0.3,1.0): MMNet sees the whole image
 # resized to 256, so people must be as small in training as there (the 0.5-1.5 of the
-# two-stage models made them ~1.5x larger). pspm: the thesis' phases in order, each starting from the one
-# before (--init), the shared encoder from the ImageNet EfficientNet-Lite0 wheel; crops of
-# 320, batch 4. Each run goes to $RUN/<phase>; a run stopped with SIGTERM or Ctrl-C keeps
-# its last.pt and resumes from it.
+# two-stage models made them ~1.5x larger). pspm: the thesis' phases in order, each
+# starting from the one before (--init), the shared encoder from the ImageNet
+# EfficientNet-Lite0 wheel; crops of 320, batch 4. Each run goes to $RUN/<phase>; a run
+# stopped with SIGTERM or Ctrl-C keeps its last.pt and resumes from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-mmnet}

@@ -100,7 +100,8 @@ def add_optimizer_arguments(group) -> None:
 def add_data_arguments(group) -> None:
     group.add_argument("--scale-range", type=parse_scale_range, metavar="LOW,HIGH",
                        help="random zoom of a sample, times 'short side = crop' (0.5,1.5); "
-                            "smaller for whole-image models, e.g. 0.45,1.05 for mmnet")
+                            "smaller for whole-image models (training/train_zoo.sh gives "
+                            "mmnet 0.3,1.0)")
     group.add_argument("--backgrounds", action="append", metavar="DIR",
                        help="background photo folder for a folder --data (repeatable)")
     group.add_argument("--procedural-backgrounds", type=float, metavar="F",
