@@ -100,3 +100,36 @@ def test_the_former_decoder_is_what_made_the_texture():
         residual = refiner.decoder(refiner.encoder(crops),
                                    torch.randn(16, 128, generator=generator).double(), crops)
     assert spread(residual) > 0.05
+
+
+def test_converted_former_decoder_keeps_each_tile_mean_and_loses_the_tile():
+    """resize_state_from_transposed: up1's linear map on spatially constant features gives
+    the mean of the transposed kernel's 2x2 tile at every pixel, and the converted refiner
+    keeps flat regions flat (the starting point of a fine-tune that removes the texture)."""
+    import torch.nn.functional as F
+
+    from lpmatte.model.refiner import resize_state_from_transposed, upsample2
+
+    generator = torch.Generator().manual_seed(4)
+    old = Refiner(RefinerConfig(use_cra=False, decoder="transposed"))
+    perturb(old, generator)
+    channels = RefinerConfig().encoder_channels[-1]
+    state = resize_state_from_transposed(old.state_dict(), channels, prefix="decoder.")
+    new = Refiner(RefinerConfig(use_cra=False))
+    new.load_state_dict(state)
+    old.double().eval()
+    new.double().eval()
+    features = torch.randn(5, channels, 1, 1, generator=generator).double().expand(-1, -1, 2, 2)
+    token = torch.randn(5, 128, generator=generator).double()
+    with torch.no_grad():
+        broadcast = token[:, :, None, None].expand(-1, -1, 2, 2)
+        tiled = old.decoder.up1[0](torch.cat([features, broadcast], 1))  # a 2x2 tile, repeated
+        tile_mean = F.avg_pool2d(tiled, 2)
+        converted = (new.decoder.up1[0](upsample2(features))
+                     + new.decoder.token_in(token)[:, :, None, None])
+    assert spread(tiled) > 0.05
+    assert torch.allclose(converted, tile_mean.repeat(1, 1, 2, 2), atol=1e-9)
+    crops = flat_crops(8, generator).double()
+    with torch.no_grad():
+        refined = new(crops, torch.zeros(8, 3, dtype=torch.long), None, None)
+    assert spread(refined) < 1e-4

@@ -128,6 +128,24 @@ def decoder_of_state(state_dict: dict, prefix: str = "refiner.decoder.") -> str 
     return "transposed" if tuple(weight.shape[-2:]) == (2, 2) else "resize"
 
 
+def resize_state_from_transposed(state_dict: dict, feature_channels: int,
+                                 prefix: str = "refiner.decoder.") -> dict:
+    """A transposed decoder's tensors as the resize decoder's starting point (to retrain
+    weights from before the texture fix): each 2x2 transposed kernel becomes its mean as the
+    centre tap of a convolution after bilinear x2, i.e. the same map without its
+    period-2 tile. up1's token rows become ``token_in``; BN, fuse and out carry over."""
+    state = dict(state_dict)
+    up1 = state.pop(prefix + "up1.0.weight")  # [C + D, c0, 2, 2]
+    mean1 = up1.mean((2, 3)).t()  # [c0, C + D]
+    conv1 = torch.zeros(mean1.shape[0], feature_channels, 3, 3, dtype=up1.dtype)
+    conv1[:, :, 1, 1] = mean1[:, :feature_channels]
+    state[prefix + "up1.0.weight"] = conv1
+    state[prefix + "token_in.weight"] = mean1[:, feature_channels:].contiguous()
+    up2 = state.pop(prefix + "up2.0.weight")  # [c0, c1, 2, 2]
+    state[prefix + "up2.0.weight"] = up2.mean((2, 3)).t()[:, :, None, None].contiguous()
+    return state
+
+
 class Refiner(nn.Module):
     """Refines the selected regions of one batch, given their coordinates and neighbours."""
 
