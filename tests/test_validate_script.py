@@ -46,7 +46,7 @@ def test_paired_difference_is_exact_for_a_constant_shift_and_zero_for_equal_mode
 
 def test_paired_table_compares_rows_on_the_same_images_only():
     script = _script()
-    key = script.PER_IMAGE
+    key = script.PER_IMAGE["MAD"]
     table = {"set": {"old": {key: {"a": 0.1, "b": 0.2, "c": 0.3}},
                      "new": {key: {"c": 0.2, "a": 0.1, "b": 0.1}},
                      "peer": {key: {"a": 0.5, "b": 0.1, "d": 0.3}},
@@ -54,10 +54,10 @@ def test_paired_table_compares_rows_on_the_same_images_only():
     lines = script.paired_table(table, "old").splitlines()
     assert len(lines) == 5 and lines[2].startswith("| set | new | -0.06667")
     assert "not paired: scored on other images" in lines[3]
-    assert "not paired: no per-image MADs" in lines[4]
+    assert "not paired: no per-image values" in lines[4]
     unpaired = script.paired_table({"set": {"old": {"MAD": 0.1}, "new": table["set"]["new"]}},
                                    "old")
-    assert "no per-image MADs for old" in unpaired
+    assert "no per-image values for old" in unpaired
 
 
 def test_an_image_without_a_boundary_is_left_out_of_the_band_mad_only(tmp_path):
@@ -76,3 +76,30 @@ def test_an_image_without_a_boundary_is_left_out_of_the_band_mad_only(tmp_path):
     alone = script.score_folder(preds, view)
     assert np.isfinite(both["band MAD"]) and np.isclose(both["band MAD"], alone["band MAD"])
     assert np.isclose(both["MAD"], alone["MAD"] / 2)  # the empty image still counts for MAD
+
+
+def test_box_mad_ignores_a_bystander_far_from_the_person_but_not_an_error_beside_it():
+    """ccp-people's masks mark the main person only: a matte that also finds a bystander at
+    the border loses MAD, not box MAD; a false blob next to the person costs both."""
+    script = _script()
+    truth = np.zeros((100, 100), np.float32)
+    truth[30:70, 40:60] = 1
+    bystander, beside = truth.copy(), truth.copy()
+    bystander[30:70, 2:12] = 1  # outside the person's box grown by 10%
+    beside[30:70, 60:62] = 1  # inside it
+    assert script.scores(truth, truth)["box MAD"] == 0
+    found = script.scores(bystander, truth)
+    assert found["MAD"] > 0.03 and found["box MAD"] == 0
+    assert script.scores(beside, truth)["box MAD"] > 0.01
+    assert np.isnan(script.scores(truth, np.zeros_like(truth))["box MAD"])
+    box = script.subject_box(truth)
+    assert box[26:74, 38:62].all() and box.sum() == 48 * 24
+
+
+def test_paired_box_mad_leaves_out_images_without_people():
+    script = _script()
+    key = script.PER_IMAGE["box MAD"]
+    table = {"set": {"old": {key: {"a": 0.1, "b": float("nan")}},
+                     "new": {key: {"a": 0.05, "b": float("nan")}}}}
+    row = script.paired_table(table, "old", "box MAD").splitlines()[2]
+    assert row.startswith("| set | new | -0.05000") and row.endswith("| 1 |")
