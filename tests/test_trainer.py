@@ -273,6 +273,26 @@ def test_init_from_another_variant_takes_the_tensors_that_fit(tmp_path, folder, 
     assert "from lpm-s" in trainer.init_notes[0]
 
 
+def test_init_from_lite0_weights_never_places_them_in_a_lite1_backbone(tmp_path, folder):
+    """lpm-e0 -> lpm-e1: many block tensors agree in name and shape but not in meaning
+    (Lite1's stages are deeper), so the backbone keeps its own weights; the refiner is
+    taken."""
+    import lpmatte.model.factory as factory
+    from lpmatte.model.registry import create_config
+    from lpmatte.model.weights import save_safetensors
+
+    e0 = factory.build_model(create_config("lpm-e0"), seed=5)  # not the run's seed
+    save_safetensors(tmp_path / "e0.safetensors", e0, e0.config)
+    trainer = Trainer(tiny_config(tmp_path / "run", folder, model_version="lpm-e1",
+                                  init_weights=str(tmp_path / "e0.safetensors")))
+    own, source = trainer.model.state_dict(), e0.state_dict()
+    same_shape = [k for k in own if k.startswith("lowres.backbone.blocks.") and k in source
+                  and own[k].shape == source[k].shape and own[k].dim() == 4]  # conv kernels
+    assert same_shape  # the trap exists: these would have been taken by name and shape
+    assert not any(torch.equal(own[k], source[k]) for k in same_shape)
+    assert all(torch.equal(own[k], source[k]) for k in own if k.startswith("refiner."))
+
+
 def test_backbone_weights_need_the_efficientnet_variant(tmp_path, folder):
     with pytest.raises(LpmatteError, match="needs an EfficientNet-Lite model"):
         Trainer(tiny_config(tmp_path / "run", folder, backbone_weights="imagenet"))

@@ -30,11 +30,13 @@ done
 
 mkdir -p "$RUN"
 [[ -f $RUN/val_ids.txt ]] || cp training/val_ids.txt "$RUN/val_ids.txt"
-case ${VARIANT:-lpm-s} in  # lpm-e0: ImageNet EfficientNet-Lite0, refiner warm from $INIT
+# lpm-e0/e1/e2: ImageNet EfficientNet-Lite0/1/2, warm from $INIT where it fits (an lpm-e0
+# file gives an lpm-e1 run its refiner and decoder; the backbone stays ImageNet's)
+case ${VARIANT:-lpm-s} in
     lpm-s) variant=(--model-version lpm-s --lr 3e-4 --warmup-steps 500) ;;
-    lpm-e0) variant=(--model-version lpm-e0 --backbone-weights imagenet --lr 2e-4
-                     --warmup-steps 300 ${INIT:+--init "$INIT"}) ;;
-    *) echo "unknown VARIANT ${VARIANT} (lpm-s, lpm-e0)" >&2; exit 2 ;;
+    lpm-e0|lpm-e1|lpm-e2) variant=(--model-version "$VARIANT" --backbone-weights imagenet
+                                   --lr 2e-4 --warmup-steps 300 ${INIT:+--init "$INIT"}) ;;
+    *) echo "unknown VARIANT ${VARIANT} (lpm-s, lpm-e0, lpm-e1, lpm-e2)" >&2; exit 2 ;;
 esac
 recipe=("${variant[@]}" --crop 320 --batch-size 4 --optimizer adamw --weight-decay 0.05
         --lr-milestones 0.6,0.85 --grad-clip 1.0 --data "${DATA_SPEC:-training/default.toml}"

