@@ -271,11 +271,12 @@ def hold_clip(frames: np.ndarray, alphas: np.ndarray) -> np.ndarray:
 
 
 def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
-                 prefix: str) -> dict:
+                 clip_prefix: str, model_key: str) -> dict:
     """One method's outputs of a clip (``alphas``, and for model runs ``classes`` and
     ``refined``). The AlphaHold methods run on the cached outputs of the methods they
     post-process: ``default`` is exactly :func:`video_predictor` (coarse filter, then the
     hold on the same frames in the same order), without a third run of the model."""
+    prefix = f"{clip_prefix}-{model_key}"
     if name == "per-frame":  # = video_predictor(matter, stabilize=False)
         return cached(Path(f"{prefix}-per-frame.npz"), lambda: model_outputs(matter, frames))
     if name == "coarse-only":
@@ -288,8 +289,19 @@ def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
                 "alphas": hold_clip(frames, done["coarse-only"]["alphas"])}
     if name == "steady-soft":
         return {"alphas": np.stack([cv2.GaussianBlur(a, (0, 0), 2.0) for a in true])}
-    return cached(Path(f"{prefix.rsplit('-', 1)[0]}-modnet.npz"),
+    return cached(Path(f"{clip_prefix}-modnet.npz"),
                   lambda: {"alphas": matte_clip(modnet_predictor(modnet), frames)})
+
+
+def model_cache_key(model: str) -> str:
+    """A file-name-safe key of ``--model``: a registered name as it is, a weights file as its
+    stem and a digest of its bytes (a path has slashes; retrained weights must not reuse the
+    outputs of the earlier file of the same name)."""
+    path = Path(model)
+    if not path.is_file():
+        return model
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    return f"{path.stem}-{digest}"
 
 
 def cached(path: Path, compute) -> dict[str, np.ndarray]:
@@ -400,7 +412,7 @@ def main() -> None:
         for name in methods:
             started = time.perf_counter()
             preds[name] = predict_clip(name, matter, frames, true, preds, args.modnet,
-                                       f"{args.cache / stem}-{args.model}")
+                                       str(args.cache / stem), model_cache_key(args.model))
             pred = preds[name]["alphas"]
             seconds = (time.perf_counter() - started) / len(frames)
             row = scores(pred, true)

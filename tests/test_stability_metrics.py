@@ -54,3 +54,15 @@ def test_noise_far_from_any_edge_counts_as_still_flicker():
     noisy[1::2, 5:10, 40:45] = 0.5  # a speckle in the background that comes and goes
     row = bench.scores(noisy, true)
     assert row["still"] > 0 and row["flicker"] > 0
+
+
+def test_model_cache_key_is_a_file_name_that_changes_with_the_weights(tmp_path):
+    bench = _script()
+    weights = tmp_path / "runs" / "model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"first")
+    first = bench.model_cache_key(str(weights))
+    assert "/" not in first and first.startswith("model-")
+    weights.write_bytes(b"retrained")
+    assert bench.model_cache_key(str(weights)) != first
+    assert bench.model_cache_key("default") == "default"
