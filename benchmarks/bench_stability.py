@@ -294,11 +294,13 @@ def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
 
 
 def model_cache_key(model: str) -> str:
-    """A file-name-safe key of ``--model``: a registered name as it is, a weights file as its
-    stem and a digest of its bytes (a path has slashes; retrained weights must not reuse the
-    outputs of the earlier file of the same name)."""
-    path = Path(model)
-    if not path.is_file():
+    """A file-name-safe key of ``--model``: a weights file's stem and a digest of its bytes (a
+    path has slashes; retrained weights, also new shipped weights of a registered name, must
+    not reuse the outputs of the earlier file of the same name); an untrained name as it is."""
+    from lpmatte.api import shipped_weights
+
+    path = Path(model) if Path(model).is_file() else shipped_weights(model)
+    if path is None:
         return model
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
     return f"{path.stem}-{digest}"

@@ -65,4 +65,5 @@ def test_model_cache_key_is_a_file_name_that_changes_with_the_weights(tmp_path):
     assert "/" not in first and first.startswith("model-")
     weights.write_bytes(b"retrained")
     assert bench.model_cache_key(str(weights)) != first
-    assert bench.model_cache_key("default") == "default"
+    assert bench.model_cache_key("default").startswith("default-")  # the shipped file's digest
+    assert bench.model_cache_key("lpm") == "lpm"  # nothing ships: untrained
