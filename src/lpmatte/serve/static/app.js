@@ -168,10 +168,15 @@ async function received(data) {
     const error = JSON.parse(data);
     setStatus(`Frame skipped: ${error.error}`, "live");
   } else {
+    const cutout = await createImageBitmap(data);
+    const input = await createImageBitmap(live.pending, { resizeWidth: cutout.width,
+                                                          resizeHeight: cutout.height });
+    // the camera may have been stopped while the bitmaps decoded: that frame is dropped, else
+    // it would set the status back to "live" after "Camera off"
+    if (state.live !== live) return;
     state.cutoutBlob = data;
-    state.cutout = await createImageBitmap(data);
-    state.input = await createImageBitmap(live.pending, { resizeWidth: state.cutout.width,
-                                                          resizeHeight: state.cutout.height });
+    state.cutout = cutout;
+    state.input = input;
     drawAlpha();
     drawCutout(true);
     live.frames += 1;
