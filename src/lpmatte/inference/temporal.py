@@ -159,8 +159,10 @@ class AlphaHold:
             the current image): a movement too slow for the flow to register still builds up
             against the reference until it counts as change.
         dead_zone: flow (pixels) under which a pixel counts as not moving: DIS reads sensor
-            noise as jitter of a tenth of a pixel, and resampling the held matte by it every
-            frame would blur it.
+            noise as jitter of about a tenth of a pixel, and resampling the held matte by it
+            every frame would blur it. Larger values lag slow movement: at 0.25 the matte on
+            the moving clips of ``benchmarks/bench_stability.py`` was 2-3 % further off on
+            moving parts than matting every frame; at 0.1 it is not (session 14).
         boundary: how much (pixels) the flow may vary within ``boundary_radius`` before the
             pixel counts as a motion boundary (at twice this, fully).
         blur: Gaussian sigma (pixels) of the grey image compared, against noise and texture.
@@ -171,7 +173,7 @@ class AlphaHold:
     """
 
     def __init__(self, threshold: float = 8 / 255, rate: float = 0.02, spread: int = 2,
-                 memory: float = 0.5, dead_zone: float = 0.25, boundary: float = 0.5,
+                 memory: float = 0.5, dead_zone: float = 0.1, boundary: float = 0.5,
                  boundary_radius: int = 3, blur: float = 1.0, flow_side: int = 640,
                  consensus: float = 0.1):
         if not 0.0 <= rate <= 1.0:
