@@ -115,7 +115,7 @@ def test_still_image_as_a_ten_frame_clip_gives_identical_mattes(matter, tmp_path
     path = tmp_path / "still.mkv"
     container = av.open(str(path), "w")
     stream = container.add_stream("libx264rgb", rate=25)  # lossless: ten equal frames
-    stream.width, stream.height, stream.pix_fmt = 128, 128, "rgb24"
+    (stream.height, stream.width), stream.pix_fmt = frame.shape[:2], "rgb24"
     stream.codec_context.options = {"qp": "0"}
     for index in range(10):
         picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
