@@ -18,7 +18,7 @@ def test_json_has_the_promised_fields(capsys):
     assert main(["profile", *FAST, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     for key in ("model", "size", "backend", "device", "e2e_ms_median", "e2e_ms_p90", "fps",
-                "gflops", "regions", "peak_mem_mb", "stages"):
+                "gflops", "regions", "peak_mem_mb", "stages", "freed_memory_kept"):
         assert key in report
     assert report["model"] == "lpm-s" and report["size"] == "96x128"
     assert report["backend"] == "eager-fp32" and report["device"] == "cpu"

@@ -15,6 +15,10 @@ from lpmatte.version import __version__
 
 SUBCOMMANDS = ("matte", "video", "evaluate", "benchmark", "train", "data", "profile", "export",
                "serve")
+# the commands that run a model over many images or frames and then exit: they keep freed
+# memory for reuse (lpmatte.devices.keep_freed_memory). Not the long-lived server, whose
+# resident size should fall back after a large request.
+INFERENCE_COMMANDS = ("matte", "video", "benchmark", "profile")
 
 EXAMPLES = """\
 examples:
@@ -49,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.command in INFERENCE_COMMANDS:
+        from lpmatte.devices import keep_freed_memory
+
+        keep_freed_memory()
     try:
         return int(args.func(args) or 0)
     except LpmatteError as error:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lpmatte.devices import freed_memory_kept
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.cost import flops_by_regions
 from lpmatte.inference.pipeline import STAGES, StageClock, working_size
@@ -66,6 +67,7 @@ class ProfileReport:
     flip_tta: bool = False  # the low-res network also ran on the mirrored image
     versions: dict[str, str] = field(default_factory=dict)
     backend_reason: str = ""  # why ``auto`` chose the backend, when it did
+    freed_memory_kept: bool = False  # lpmatte.devices.keep_freed_memory was in effect
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -78,6 +80,8 @@ class ProfileReport:
                  f"({self.hardware}, {self.threads} threads)",
                  *([f"backend chosen by auto: {self.backend_reason}"]
                    if self.backend_reason else []),
+                 *(["freed memory kept for reuse (LPMATTE_MALLOC=system: glibc's default)"]
+                   if self.freed_memory_kept else []),
                  f"inputs: {self.inputs}; {self.runs} timed runs after warm-up", ""]
         lines += [f"  {name:<12} {ms:9.1f} ms" for name, ms in self.stages.items()]
         lines += ["", f"  end to end   {self.e2e_ms_median:9.1f} ms median, "
@@ -149,7 +153,8 @@ def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
         runs=len(totals), inputs=inputs.description, untrained=matter.untrained,
         threads=torch.get_num_threads(), hardware=hardware_name(matter.device),
         lowres_side=matter.lowres_side, flip_tta=matter.flip_tta, versions=_versions(),
-        backend_reason=getattr(matter, "backend_reason", ""))
+        backend_reason=getattr(matter, "backend_reason", ""),
+        freed_memory_kept=freed_memory_kept())
 
 
 def _round(value) -> float:
