@@ -293,17 +293,21 @@ def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
                   lambda: {"alphas": matte_clip(modnet_predictor(modnet), frames)})
 
 
-def model_cache_key(model: str) -> str:
+def model_cache_key(model: str, options=None) -> str:
     """A file-name-safe key of ``--model``: a weights file's stem and a digest of its bytes (a
     path has slashes; retrained weights, also new shipped weights of a registered name, must
-    not reuse the outputs of the earlier file of the same name); an untrained name as it is."""
+    not reuse the outputs of the earlier file of the same name); an untrained name as it is.
+    With the :class:`~lpmatte.inference.options.InferenceOptions` it runs with, a digest of
+    those too (the same weights settled or not give other mattes)."""
     from lpmatte.api import shipped_weights
 
     path = Path(model) if Path(model).is_file() else shipped_weights(model)
-    if path is None:
-        return model
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-    return f"{path.stem}-{digest}"
+    key = model if path is None else (
+        f"{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:10]}")
+    if options is None:
+        return key
+    stored = json.dumps(options.to_metadata(), sort_keys=True).encode()
+    return f"{key}-{hashlib.sha256(stored).hexdigest()[:6]}"
 
 
 def cached(path: Path, compute) -> dict[str, np.ndarray]:
@@ -414,7 +418,8 @@ def main() -> None:
         for name in methods:
             started = time.perf_counter()
             preds[name] = predict_clip(name, matter, frames, true, preds, args.modnet,
-                                       str(args.cache / stem), model_cache_key(args.model))
+                                       str(args.cache / stem),
+                                       model_cache_key(args.model, matter.options))
             pred = preds[name]["alphas"]
             seconds = (time.perf_counter() - started) / len(frames)
             row = scores(pred, true)

@@ -134,10 +134,11 @@ def build_view(set_name: str, stems: list[str], shared: Path, soft: Path, out: P
     return view
 
 
-def run_model(model: str, view: Path, out: Path, device: str, lowres_side, flip_tta) -> Path:
+def run_model(model: str, view: Path, out: Path, device: str, lowres_side, flip_tta,
+              settle="auto") -> Path:
     # eager fp32, as benchmark() scores by default: the model's own mattes
     matter = lpmatte.load(model, device=device, backend="eager-fp32", lowres_side=lowres_side,
-                          flip_tta=flip_tta)
+                          flip_tta=flip_tta, settle=settle)
     result = benchmark(model=matter, dataset="folder", root=view, protocol="p3m",
                        out_dir=out / f"model-{safe_name(model)}", flops=False)
     print(f"  lpmatte benchmark CSV: {result.csv_path}", file=sys.stderr)
@@ -313,6 +314,9 @@ def main() -> None:
                         help="two-pass threshold (lpmatte.load); default: the weights'")
     parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
                         help="mirror averaging (lpmatte.load); default: the weights'")
+    parser.add_argument("--settle", default="auto", type=parse_switch, metavar="on|off",
+                        help="settle the unrefined cells (lpmatte.load); default: the "
+                             "weights', else on (off: as validated before session 15)")
     args = parser.parse_args()
     models = args.model or ["default"]
     labels = args.label or [f"lpmatte {model}" for model in models]
@@ -341,7 +345,7 @@ def main() -> None:
             folder = out / f"model-{safe_name(model)}" / "folder"
             if not args.rescore:
                 folder = run_model(model, view, out, args.device, args.lowres_side,
-                                   args.flip_tta)
+                                   args.flip_tta, args.settle)
             table[set_name][label] = score_folder(folder, view)
         masks = out / "mediapipe"
         if not (args.rescore or args.no_mediapipe):

@@ -67,3 +67,8 @@ def test_model_cache_key_is_a_file_name_that_changes_with_the_weights(tmp_path):
     assert bench.model_cache_key(str(weights)) != first
     assert bench.model_cache_key("default").startswith("default-")  # the shipped file's digest
     assert bench.model_cache_key("lpm") == "lpm"  # nothing ships: untrained
+    from lpmatte.inference.options import InferenceOptions
+
+    settled = bench.model_cache_key("default", InferenceOptions(settle=True))
+    assert settled != bench.model_cache_key("default", InferenceOptions(settle=False))
+    assert settled.startswith(bench.model_cache_key("default"))

@@ -55,7 +55,7 @@ class ModelSpec:
 
     @classmethod
     def resolve(cls, model: str = "default", backend: str = "auto", **choices) -> ModelSpec:
-        """``choices`` (lowres_side, flip_tta, max_regions) as :func:`lpmatte.load` takes
+        """``choices`` (lowres_side, flip_tta, max_regions, settle) as :func:`lpmatte.load` takes
         them: ``"auto"`` keeps what the model's file stores."""
         from lpmatte.api import stored_options  # torch, as in the actors: only when used
 
@@ -132,12 +132,13 @@ def matte_files_ray(inputs: list[str], outdir: str | Path, fmt: str = "alpha",
                     flip_tta="auto", overwrite: bool = False,
                     manifest: str | Path | None = None,
                     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                    max_regions="auto") -> BatchResult:
+                    max_regions="auto", settle="auto") -> BatchResult:
     """:func:`lpmatte.apps.images.matte_files` on Ray: same outputs, manifest and result.
-    ``lowres_side``, ``flip_tta`` and ``max_regions`` as :func:`lpmatte.load` takes them."""
+    ``lowres_side``, ``flip_tta``, ``max_regions`` and ``settle`` as :func:`lpmatte.load`
+    takes them."""
     ray = import_ray()
     spec = ModelSpec.resolve(model, backend, lowres_side=lowres_side, flip_tta=flip_tta,
-                             max_regions=max_regions)  # a bad value fails before Ray starts
+                             max_regions=max_regions, settle=settle)  # fails before Ray starts
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
                                             max_pixels)
     with Manifest(manifest) as log:

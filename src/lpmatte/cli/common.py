@@ -41,6 +41,11 @@ def add_model_arguments(parser, backend: str = "auto") -> None:
                         help="refine at most N regions per image, the most uncertain first "
                              "(a latency bound; default auto: what the weights ask for, "
                              "else all)")
+    parser.add_argument("--settle", default="auto", type=parse_switch, metavar="on|off",
+                        help="cells the refiner left alone become exactly 0 or 1 where their "
+                             "coarse alpha is within the transition margin of it (no grey "
+                             "haze, no 8x8 steps next to refined cells; default auto: what "
+                             "the weights ask for, else on)")
 
 
 def parse_lowres_side(text: str):
@@ -103,7 +108,7 @@ def load_matter(args):
 
     matter = load(args.model, device=args.device, backend=args.backend,
                           lowres_side=args.lowres_side, flip_tta=args.flip_tta,
-                          max_regions=args.max_regions)
+                          max_regions=args.max_regions, settle=args.settle)
     if matter.warning:
         print(f"lpmatte: warning: {matter.warning}", file=sys.stderr)
     return matter

@@ -85,7 +85,7 @@ def run(args) -> int:
             args.inputs, args.output, args.format, background, ray, model=args.model,
             backend=args.backend, lowres_side=args.lowres_side, flip_tta=args.flip_tta,
             overwrite=args.overwrite, manifest=args.manifest, max_pixels=args.max_pixels,
-            max_regions=args.max_regions)
+            max_regions=args.max_regions, settle=args.settle)
     else:
         result = matte_files(load_matter(args), args.inputs, args.output, args.format,
                              background, progress=not args.quiet, overwrite=args.overwrite,

@@ -26,19 +26,25 @@ class InferenceOptions:
         predictions are averaged (:class:`lpmatte.inference.pipeline.MirrorAveraged`).
     max_regions: refine at most this many regions per image, the most uncertain first
         (a latency bound); None: all.
+    settle: the cells the refiner left alone keep the upsampled coarse alpha only where it
+        is in transition; within the transition margin of 0 or 1 it becomes exactly 0 or 1
+        (:func:`lpmatte.inference.pipeline.settle_unrefined`). On unless a file says off.
     """
 
     lowres_side: int | None = None
     flip_tta: bool = False
     max_regions: int | None = None
+    settle: bool = True
 
     def __post_init__(self):
         side, cap = self.lowres_side, self.max_regions
         if side is not None and (not _is_int(side) or side < MIN_LOWRES_SIDE):
             raise LpmatteError(f"lowres_side must be a whole number of pixels >= "
                                f"{MIN_LOWRES_SIDE}, or 0 for full resolution (got {side!r})")
-        if not isinstance(self.flip_tta, bool):
-            raise LpmatteError(f"flip_tta must be True, False or 'auto' (got {self.flip_tta!r})")
+        for name in ("flip_tta", "settle"):
+            if not isinstance(getattr(self, name), bool):
+                raise LpmatteError(f"{name} must be True, False or 'auto' "
+                                   f"(got {getattr(self, name)!r})")
         if cap is not None and (not _is_int(cap) or cap < 1):
             raise LpmatteError(f"max_regions must be a whole number >= 1 (got {cap!r})")
 
