@@ -80,3 +80,14 @@ def test_cli_switch(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--settle", "maybe"])
     assert exit_info.value.code == 2 and "--settle" in capsys.readouterr().err
+
+
+def test_the_second_pass_settles_as_the_rule_applied_afterwards():
+    from lpmatte.inference.pipeline import settle_unrefined as settle_after
+
+    plain = lpmatte.load("default", device="cpu", backend="eager-fp32", settle=False)
+    settled = lpmatte.load("default", device="cpu", backend="eager-fp32")
+    assert settled.lowres_side < 512  # the astronaut (512 px) runs in two passes
+    unsettled = plain.run(EXAMPLE)
+    expected = settle_after(unsettled.alpha, unsettled.regions)
+    assert torch.equal(settled.run(EXAMPLE).alpha, expected)
