@@ -91,3 +91,18 @@ def test_the_second_pass_settles_as_the_rule_applied_afterwards():
     unsettled = plain.run(EXAMPLE)
     expected = settle_after(unsettled.alpha, unsettled.regions)
     assert torch.equal(settled.run(EXAMPLE).alpha, expected)
+
+
+@pytest.mark.parametrize("size", [(72, 104), (75, 101)])  # whole cells, not whole patches; neither
+def test_one_pass_images_of_any_size_settle_outside_their_refined_cells(size):
+    matter = lpmatte.load("default", device="cpu", backend="eager-fp32")
+    image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    output = matter.run(image)  # below the two-pass threshold: one pass
+    alpha = output.alpha_array()
+    assert alpha.shape == size
+    refined = np.zeros(((size[0] + 7) // 8, (size[1] + 7) // 8), bool)
+    cells = output.regions.numpy()
+    refined[cells[:, 1], cells[:, 2]] = True
+    outside = alpha[np.kron(refined, np.ones((8, 8), bool))[:size[0], :size[1]] == 0]
+    settled = (outside == 0) | (outside == 1)
+    assert np.all(settled | ((outside > TRANSITION_MARGIN) & (outside < 1 - TRANSITION_MARGIN)))

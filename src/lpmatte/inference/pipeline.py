@@ -166,7 +166,7 @@ def settle_(alpha: torch.Tensor, margin: float = TRANSITION_MARGIN) -> torch.Ten
     pass settles its base before the patches go in). There it is the bilinearly upsampled
     coarse alpha: a value near 0 or 1 is the low-res network's sigmoid haze, not partial
     opacity, and it made 8x8 steps next to refined cells, whose patches go to 0 and 1
-    (held-out sets: MAD down 2-3 % with tight paired intervals, the texture figure down a
+    (held-out sets: MAD down 3-4 % with tight paired intervals, the texture figure down a
     quarter to a third, band MAD within 1 %; MODEL_CARD "Session 15"). With the second pass's
     selection (a cell is refined when a pixel lies in (margin, 1 - margin)) every unrefined
     pixel becomes 0 or 1.
