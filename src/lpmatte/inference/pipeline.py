@@ -172,7 +172,7 @@ def settle_(alpha: torch.Tensor, margin: float = TRANSITION_MARGIN) -> torch.Ten
     pixel becomes 0 or 1.
     """
     # threshold_ on the values and on their (exact) negation: four in-place passes without
-    # boolean masks, 4x faster than two masked fills at 4K
+    # boolean masks (masked fills over a copy added 20-25 ms at 4K, README "Speed")
     F.threshold_(alpha, margin, 0.0)
     return F.threshold_(alpha.neg_(), -(1 - margin), -1.0).neg_()
 
