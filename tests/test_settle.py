@@ -1,6 +1,8 @@
 """Settling the cells the refiner left alone (lpmatte.inference.pipeline.settle_unrefined,
 InferenceOptions.settle): near-0/1 coarse haze becomes exact 0/1, refined cells keep theirs."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from lpmatte.errors import LpmatteError
 from lpmatte.inference.options import InferenceOptions
 from lpmatte.inference.pipeline import TRANSITION_MARGIN, settle_unrefined
 
-EXAMPLE = "examples/astronaut.png"
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "astronaut.png")
 
 
 def test_unrefined_haze_becomes_exact_and_refined_cells_keep_their_values():

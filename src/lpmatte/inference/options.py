@@ -28,7 +28,7 @@ class InferenceOptions:
         (a latency bound); None: all.
     settle: the cells the refiner left alone keep the upsampled coarse alpha only where it
         is in transition; within the transition margin of 0 or 1 it becomes exactly 0 or 1
-        (:func:`lpmatte.inference.pipeline.settle_unrefined`). On unless a file says off.
+        (:func:`lpmatte.inference.pipeline.settle_`). On unless a file says off.
     """
 
     lowres_side: int | None = None
