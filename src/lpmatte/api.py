@@ -168,7 +168,7 @@ def full_res_trimap(trimap_probs: torch.Tensor, size: tuple[int, int]) -> np.nda
 def load(name_or_path: str | Path = "default", device: str = "auto", backend: str = "auto",
          lowres_side: int | str | None = "auto", flip_tta: bool | str = "auto",
          max_regions: int | str | None = "auto", settle: bool | str = "auto",
-         **refiner_options) -> Matter:
+         deblock: bool | str = "auto", **refiner_options) -> Matter:
     """Load ``"default"``, a registered name (:func:`lpmatte.list_models`), a weights file or
     an ONNX export (``.onnx``, from ``lpmatte export onnx``).
 
@@ -176,7 +176,7 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     is True): useful for tests, profiling and as a training starting point.
     ``backend`` picks what runs the networks (``auto``: the fastest that agrees with
     ``eager-fp32`` on ``device``; :mod:`lpmatte.inference.backends`).
-    ``lowres_side``, ``flip_tta``, ``max_regions``, ``settle``: the
+    ``lowres_side``, ``flip_tta``, ``max_regions``, ``settle``, ``deblock``: the
     :class:`~lpmatte.inference.options.InferenceOptions`; ``"auto"`` keeps what the
     weights' metadata says (the scale their training saw), else the paper's single
     full-resolution pass; ``lowres_side`` 0 or None: one pass.
@@ -184,7 +184,8 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     """
     matter = _load(name_or_path, resolve_device(device), backend, refiner_options)
     matter.options = matter.options.updated(lowres_side=lowres_side, flip_tta=flip_tta,
-                                            max_regions=max_regions, settle=settle)
+                                            max_regions=max_regions, settle=settle,
+                                            deblock=deblock)
     return matter
 
 

@@ -55,8 +55,8 @@ class ModelSpec:
 
     @classmethod
     def resolve(cls, model: str = "default", backend: str = "auto", **choices) -> ModelSpec:
-        """``choices`` (lowres_side, flip_tta, max_regions, settle) as :func:`lpmatte.load` takes
-        them: ``"auto"`` keeps what the model's file stores."""
+        """``choices`` (the InferenceOptions fields: lowres_side, flip_tta, ...) as
+        :func:`lpmatte.load` takes them: ``"auto"`` keeps what the model's file stores."""
         from lpmatte.api import stored_options  # torch, as in the actors: only when used
 
         return cls(model, backend, stored_options(model).updated(**choices))
@@ -128,17 +128,15 @@ def matte_dataset(ray, jobs: list[Job], options: RenderOptions, spec: ModelSpec,
 
 def matte_files_ray(inputs: list[str], outdir: str | Path, fmt: str = "alpha",
                     background=None, cluster: RayOptions = RayOptions(),
-                    model: str = "default", backend: str = "auto", lowres_side="auto",
-                    flip_tta="auto", overwrite: bool = False,
+                    model: str = "default", backend: str = "auto", overwrite: bool = False,
                     manifest: str | Path | None = None,
                     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                    max_regions="auto", settle="auto") -> BatchResult:
+                    **inference_choices) -> BatchResult:
     """:func:`lpmatte.apps.images.matte_files` on Ray: same outputs, manifest and result.
-    ``lowres_side``, ``flip_tta``, ``max_regions`` and ``settle`` as :func:`lpmatte.load`
-    takes them."""
+    ``inference_choices`` (lowres_side, flip_tta, max_regions, settle, deblock) as
+    :func:`lpmatte.load` takes them."""
     ray = import_ray()
-    spec = ModelSpec.resolve(model, backend, lowres_side=lowres_side, flip_tta=flip_tta,
-                             max_regions=max_regions, settle=settle)  # fails before Ray starts
+    spec = ModelSpec.resolve(model, backend, **inference_choices)  # fails before Ray starts
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
                                             max_pixels)
     with Manifest(manifest) as log:

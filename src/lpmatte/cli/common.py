@@ -46,6 +46,20 @@ def add_model_arguments(parser, backend: str = "auto") -> None:
                              "coarse alpha is within the transition margin of it (no grey "
                              "haze, no 8x8 steps next to refined cells; default auto: what "
                              "the weights ask for, else on)")
+    parser.add_argument("--deblock", default="auto", type=parse_switch, metavar="on|off",
+                        help="smooth out the steps where neighbouring refined cells end at "
+                             "different levels (8x8 blocks), except where the image has an "
+                             "edge (default auto: what the weights ask for, else on)")
+
+
+def inference_choices(args) -> dict:
+    """The InferenceOptions fields given by add_model_arguments' options, as lpmatte.load
+    takes them ("auto": what the weights ask for)."""
+    from dataclasses import fields
+
+    from lpmatte.inference.options import InferenceOptions
+
+    return {field.name: getattr(args, field.name) for field in fields(InferenceOptions)}
 
 
 def parse_lowres_side(text: str):
@@ -106,9 +120,7 @@ def load_matter(args):
     checkpoint) goes to stderr."""
     from lpmatte.api import load
 
-    matter = load(args.model, device=args.device, backend=args.backend,
-                          lowres_side=args.lowres_side, flip_tta=args.flip_tta,
-                          max_regions=args.max_regions, settle=args.settle)
+    matter = load(args.model, device=args.device, backend=args.backend, **inference_choices(args))
     if matter.warning:
         print(f"lpmatte: warning: {matter.warning}", file=sys.stderr)
     return matter

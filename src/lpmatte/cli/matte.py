@@ -5,7 +5,13 @@ from __future__ import annotations
 import sys
 
 from lpmatte.apps.images import FORMATS, matte_files
-from lpmatte.cli.common import add_command, add_model_arguments, load_matter, parse_max_pixels
+from lpmatte.cli.common import (
+    add_command,
+    add_model_arguments,
+    inference_choices,
+    load_matter,
+    parse_max_pixels,
+)
 from lpmatte.errors import LpmatteError
 from lpmatte.media.compose import parse_background
 from lpmatte.media.image_io import DEFAULT_MAX_PIXELS
@@ -83,9 +89,8 @@ def run(args) -> int:
                          args.device)
         result = matte_files_ray(
             args.inputs, args.output, args.format, background, ray, model=args.model,
-            backend=args.backend, lowres_side=args.lowres_side, flip_tta=args.flip_tta,
-            overwrite=args.overwrite, manifest=args.manifest, max_pixels=args.max_pixels,
-            max_regions=args.max_regions, settle=args.settle)
+            backend=args.backend, overwrite=args.overwrite, manifest=args.manifest,
+            max_pixels=args.max_pixels, **inference_choices(args))
     else:
         result = matte_files(load_matter(args), args.inputs, args.output, args.format,
                              background, progress=not args.quiet, overwrite=args.overwrite,

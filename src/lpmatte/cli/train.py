@@ -68,6 +68,9 @@ def register(subparsers) -> None:
     run_group.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                            help="auto: bf16 where the hardware has it, else fp32 on CPU, "
                                 "fp16 on older GPUs")
+    run_group.add_argument("--memory-format", choices=("auto", "contiguous", "channels-last"),
+                           help="auto: channels-last for whole-image models (MMNet, PSPM), "
+                                "contiguous for the two-stage ones")
     run_group.add_argument("--workers", type=int,
                            help="data loader processes (default: cores - 1)")
     run_group.add_argument("--quiet", action="store_true", help="no progress bar")

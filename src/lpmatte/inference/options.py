@@ -29,19 +29,23 @@ class InferenceOptions:
     settle: the cells the refiner left alone keep the upsampled coarse alpha only where it
         is in transition; within the transition margin of 0 or 1 it becomes exactly 0 or 1
         (:func:`lpmatte.inference.pipeline.settle_`). On unless a file says off.
+    deblock: the excess steps at the refined cells' borders are smoothed out, where the image
+        has no edge there (:func:`lpmatte.inference.pipeline.deblock`). On unless a file
+        says off.
     """
 
     lowres_side: int | None = None
     flip_tta: bool = False
     max_regions: int | None = None
     settle: bool = True
+    deblock: bool = True
 
     def __post_init__(self):
         side, cap = self.lowres_side, self.max_regions
         if side is not None and (not _is_int(side) or side < MIN_LOWRES_SIDE):
             raise LpmatteError(f"lowres_side must be a whole number of pixels >= "
                                f"{MIN_LOWRES_SIDE}, or 0 for full resolution (got {side!r})")
-        for name in ("flip_tta", "settle"):
+        for name in ("flip_tta", "settle", "deblock"):
             if not isinstance(getattr(self, name), bool):
                 raise LpmatteError(f"{name} must be True, False or 'auto' "
                                    f"(got {getattr(self, name)!r})")

@@ -57,6 +57,7 @@ from lpmatte.training.forward import as_float32, training_forward, unknown_cells
 from lpmatte.training.processes import (
     autocast,
     init_distributed,
+    resolve_memory_format,
     resolve_precision,
     training_device,
 )
@@ -84,6 +85,8 @@ class Trainer:
         self.init_notes: list[str] = []  # how the weights started, written once training logs
         self.train_spec, self.val_spec = self._split_data()
         self.model = self._build_model(resumed).to(self.device)
+        self.model.to(memory_format=resolve_memory_format(config.memory_format,
+                                                          self.model.config.kind))
         self.train_mode()
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, step_schedule(config))
