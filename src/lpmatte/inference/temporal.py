@@ -149,7 +149,12 @@ class AlphaHold:
 
     Args:
         threshold: image change (grey, [0, 1] units, after a small blur) below which a pixel is
-            explained; at twice this it is not. Above sensor noise and H.264 artefacts.
+            explained; at twice this it is not. Above sensor noise and H.264 artefacts. 5/255
+            since session 17: with deblocking the per-frame mattes got better on moving
+            parts, and at 8/255 the held matte was 1-2 % further off there than matting every
+            frame on two moving clips of ``benchmarks/bench_stability.py``; at 5/255 it is
+            about 1 % closer on all three, for about 10 % more flicker (chosen on those
+            clips, with 6/255; like ``dead_zone`` below, tuned to that benchmark).
         rate: how fast a held matte follows the new predictions (0 holds it exactly).
         consensus: weight of each new prediction in the running average the held matte
             follows (1: the held matte creeps toward each new prediction itself).
@@ -172,7 +177,7 @@ class AlphaHold:
     identical to the previous one gets the previous matte back, bit for bit.
     """
 
-    def __init__(self, threshold: float = 8 / 255, rate: float = 0.02, spread: int = 2,
+    def __init__(self, threshold: float = 5 / 255, rate: float = 0.02, spread: int = 2,
                  memory: float = 0.5, dead_zone: float = 0.1, boundary: float = 0.5,
                  boundary_radius: int = 3, blur: float = 1.0, flow_side: int = 640,
                  consensus: float = 0.1):
