@@ -12,19 +12,16 @@ them; ``everywhere m`` ignores the cells. Mattes are scored as 8-bit PNGs would 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import lpmatte
 from lpmatte.inference.pipeline import TRANSITION_MARGIN
-from lpmatte.media.image_io import load_alpha, load_rgb, to_uint8
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validate_default import scores  # noqa: E402
+from sweeps import run_sweep  # noqa: E402
 
 # name -> (margin outside refined cells, margin inside them)
 RULES = {"none": (0.0, 0.0), "unrefined 0.05": (0.05, 0.0),
@@ -50,29 +47,13 @@ def snapped(alpha: np.ndarray, refined: np.ndarray, outside: float, inside: floa
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--views", type=Path, required=True)
-    parser.add_argument("--count", type=int, default=25, help="first N images of each set")
-    parser.add_argument("--model", default="default")
-    args = parser.parse_args()
-    matter = lpmatte.load(args.model, backend="eager-fp32", settle=False)
-    print("| set | rule | " + " | ".join(SHOWN) + " |")
-    print("|---|---|" + "---|" * len(SHOWN))
-    for view in sorted(p for p in args.views.iterdir() if (p / "images").is_dir()):
-        results: dict[str, list] = {rule: [] for rule in RULES}
-        for image in sorted((view / "images").iterdir())[:args.count]:
-            truth = load_alpha(view / "alpha" / f"{image.stem}.png")
-            output = matter.run(load_rgb(image))
-            alpha = output.alpha_array()
-            refined = refined_pixels(output.regions, alpha.shape)
-            for rule, (outside, inside) in RULES.items():
-                matte = to_uint8(snapped(alpha, refined, outside, inside)) / 255.0
-                results[rule].append(scores(matte.astype(np.float32), truth))
-        for rule, rows in results.items():
-            means = " | ".join(f"{np.nanmean([row[k] for row in rows]):.5f}" for k in SHOWN)
-            print(f"| {view.name} | {rule} | {means} |")
+def settled(output, rgb: np.ndarray) -> dict[str, np.ndarray]:
+    alpha = output.alpha_array()
+    refined = refined_pixels(output.regions, alpha.shape)
+    return {rule: snapped(alpha, refined, outside, inside)
+            for rule, (outside, inside) in RULES.items()}
 
 
 if __name__ == "__main__":
-    main()
+    # as in session 15: the rules act on the matte before deblocking
+    run_sweep(__doc__, settled, SHOWN, "rule", settle=False, deblock=False)
