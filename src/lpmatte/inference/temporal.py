@@ -151,7 +151,7 @@ class AlphaHold:
         threshold: image change (grey, [0, 1] units, after a small blur) below which a pixel is
             explained; at twice this it is not. Above sensor noise and H.264 artefacts. 5/255
             since session 17: with deblocking the per-frame mattes got better on moving
-            parts, and at 8/255 the held matte was 1-2 % further off there than matting every
+            parts, and at 8/255 the held matte was 1.2-2.3 % further off there than matting every
             frame on two moving clips of ``benchmarks/bench_stability.py``; at 5/255 it is
             about 1 % closer on all three, for about 10 % more flicker (chosen on those
             clips, with 6/255; like ``dead_zone`` below, tuned to that benchmark).
