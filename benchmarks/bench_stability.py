@@ -265,17 +265,19 @@ def modnet_predictor(onnx_path: Path):
     return predict
 
 
-def hold_clip(frames: np.ndarray, alphas: np.ndarray) -> np.ndarray:
-    hold = AlphaHold()
+def hold_clip(frames: np.ndarray, alphas: np.ndarray, **hold_options) -> np.ndarray:
+    hold = AlphaHold(**hold_options)
     return np.stack([hold(frame, alpha) for frame, alpha in zip(frames, alphas)])
 
 
 def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
-                 clip_prefix: str, model_key: str) -> dict:
+                 clip_prefix: str, model_key: str, hold_options: dict | None = None) -> dict:
     """One method's outputs of a clip (``alphas``, and for model runs ``classes`` and
     ``refined``). The AlphaHold methods run on the cached outputs of the methods they
     post-process: ``default`` is exactly :func:`video_predictor` (coarse filter, then the
-    hold on the same frames in the same order), without a third run of the model."""
+    hold on the same frames in the same order), without a third run of the model.
+    ``hold_options`` go to :class:`AlphaHold` (none: its defaults, as ``lpmatte video``)."""
+    hold_options = hold_options or {}
     prefix = f"{clip_prefix}-{model_key}"
     if name == "per-frame":  # = video_predictor(matter, stabilize=False)
         return cached(Path(f"{prefix}-per-frame.npz"), lambda: model_outputs(matter, frames))
@@ -283,10 +285,11 @@ def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
         return cached(Path(f"{prefix}-coarse-only.npz"),
                       lambda: model_outputs(matter, frames, TemporalStabilizer()))
     if name == "hold-only":
-        return {**done["per-frame"], "alphas": hold_clip(frames, done["per-frame"]["alphas"])}
+        return {**done["per-frame"], "alphas": hold_clip(frames, done["per-frame"]["alphas"],
+                                                         **hold_options)}
     if name == "default":
         return {**done["coarse-only"],
-                "alphas": hold_clip(frames, done["coarse-only"]["alphas"])}
+                "alphas": hold_clip(frames, done["coarse-only"]["alphas"], **hold_options)}
     if name == "steady-soft":
         return {"alphas": np.stack([cv2.GaussianBlur(a, (0, 0), 2.0) for a in true])}
     return cached(Path(f"{clip_prefix}-modnet.npz"),
@@ -394,7 +397,12 @@ def main() -> None:
     parser.add_argument("--modnet", type=Path, default=Path("/work/peers/modnet.onnx"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lpmatte-stability"))
     parser.add_argument("--save-frames", type=Path, help="write frame 30 and its mattes here")
+    parser.add_argument("--hold-threshold", type=float, metavar="N",
+                        help="AlphaHold's threshold in 1/255 (default: AlphaHold's own, as "
+                             "lpmatte video runs it); the model outputs are reused from the "
+                             "cache, so trying values is cheap")
     args = parser.parse_args()
+    hold_options = {} if args.hold_threshold is None else {"threshold": args.hold_threshold / 255}
     width, height = map(int, args.size.split("x"))
     args.cache.mkdir(parents=True, exist_ok=True)
 
@@ -419,7 +427,8 @@ def main() -> None:
             started = time.perf_counter()
             preds[name] = predict_clip(name, matter, frames, true, preds, args.modnet,
                                        str(args.cache / stem),
-                                       model_cache_key(args.model, matter.options))
+                                       model_cache_key(args.model, matter.options),
+                                       hold_options)
             pred = preds[name]["alphas"]
             seconds = (time.perf_counter() - started) / len(frames)
             row = scores(pred, true)

@@ -14,10 +14,11 @@
 # resized to 256, so people must be as small in training as there (the 0.5-1.5 of the
 # two-stage models made them ~1.5x larger); fp32, which trains it faster than bf16 on CPU
 # (channels-last, the trainer's layout for whole-image models: 0.89 vs 0.97 s a step of 8
-# at 256 on 2 AMD EPYC cores with AVX512-BF16, benchmarks/bench_train.py). pspm: the thesis' phases in order, each
-# starting from the one before (--init), the shared encoder from the ImageNet
-# EfficientNet-Lite0 wheel; crops of 320, batch 4. Each run goes to $RUN/<phase>; a run
-# stopped with SIGTERM or Ctrl-C keeps its last.pt and resumes from it.
+# at 256 on 2 AMD EPYC cores with AVX512-BF16, benchmarks/bench_train.py).
+# pspm: the thesis' phases in order, each starting from the one before (--init), the
+# shared encoder from the ImageNet EfficientNet-Lite0 wheel; crops of 320, batch 4. Each run
+# goes to $RUN/<phase>; a run stopped with SIGTERM or Ctrl-C keeps its last.pt and resumes
+# from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-mmnet}

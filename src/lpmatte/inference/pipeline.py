@@ -198,8 +198,9 @@ def _deblock_axis_(alpha: torch.Tensor, image: torch.Tensor, dim: int, size: int
     """:func:`deblock` across the cell borders along ``dim`` (-2: rows, -1: columns), in
     place; ``size`` is the unpadded length. It reads and writes only strided windows
     around the borders, and the image and the writes only where there is an excess step
-    (none between settled cells): 6-8 ms at HD and 16-24 ms at 4K on real mattes, where
-    gathering every border's columns took 35-60 and 160-260 ms (2 AMD EPYC cores)."""
+    (none between settled cells). Gathering every border's columns instead made the paste
+    stage 101 ms at HD and 383 ms at 4K, against 18 and 70 ms now (benchmarks/bench_latency.py
+    --ab, README "Speed")."""
     reach, count = cell // 2, alpha.shape[dim] // cell
     borders = min((size - reach) // cell, count - 1)  # with half a cell on both sides
     if borders < 1:

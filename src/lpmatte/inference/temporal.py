@@ -154,7 +154,8 @@ class AlphaHold:
             parts, and at 8/255 the held matte was 1.2-2.3 % further off there than matting every
             frame on two moving clips of ``benchmarks/bench_stability.py``; at 5/255 it is
             about 1 % closer on all three, for about 10 % more flicker (chosen on those
-            clips, with 6/255; like ``dead_zone`` below, tuned to that benchmark).
+            clips with its ``--hold-threshold``; like ``dead_zone`` below, tuned to that
+            benchmark).
         rate: how fast a held matte follows the new predictions (0 holds it exactly).
         consensus: weight of each new prediction in the running average the held matte
             follows (1: the held matte creeps toward each new prediction itself).
