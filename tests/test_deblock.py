@@ -12,17 +12,14 @@ from lpmatte.cli import main
 from lpmatte.inference.options import InferenceOptions
 from lpmatte.inference.pipeline import deblock
 from lpmatte.media.image_io import load_rgb
+from lpmatte.metrics.artefacts import cell_border_excess
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "astronaut.png")
 
 
 def border_excess(alpha: torch.Tensor) -> float:
-    """Mean |step| across the 8-px cell borders minus the mean |step| elsewhere, both axes."""
-    excess = []
-    for steps in (alpha.diff(dim=-1).abs(), alpha.diff(dim=-2).abs().transpose(-1, -2)):
-        on_border = (torch.arange(steps.shape[-1]) + 1) % 8 == 0
-        excess.append(steps[..., on_border].mean() - steps[..., ~on_border].mean())
-    return float(sum(excess) / 2)
+    """lpmatte.metrics' cell-border excess of a (..., H, W) matte holding one image."""
+    return cell_border_excess(alpha.reshape(alpha.shape[-2:]).numpy())
 
 
 def flat_image(height: int, width: int) -> torch.Tensor:

@@ -28,6 +28,12 @@ def add_model_arguments(parser, backend: str = "auto") -> None:
                else f"{backend}: the model's own scores; 'auto' for the fast path")
     parser.add_argument("--backend", default=backend, choices=BACKENDS,
                         help=f"what runs the networks (default {explain})")
+    add_inference_arguments(parser)
+
+
+def add_inference_arguments(parser) -> None:
+    """One option per InferenceOptions field (``auto``: what the weights ask for); read
+    them back with :func:`inference_choices`."""
     parser.add_argument("--lowres-side", default="auto", type=parse_lowres_side, metavar="N",
                         help="images with a longer side run in two passes: the whole model "
                              "at long side N, then the refiner at full resolution around the "
