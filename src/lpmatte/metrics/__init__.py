@@ -3,9 +3,11 @@
 Two protocols (see :mod:`lpmatte.metrics.protocols`): ``dim`` (Deep Image Matting's MATLAB
 code, 8-bit) and ``p3m`` (P3M-Net's Python code, float). One file per metric family:
 :mod:`~lpmatte.metrics.errors` (SAD, MSE, MAD), :mod:`~lpmatte.metrics.gradient` (Grad;
-also MMNet's gradient error), :mod:`~lpmatte.metrics.connectivity` (Conn).
+also MMNet's gradient error), :mod:`~lpmatte.metrics.connectivity` (Conn), and
+:mod:`~lpmatte.metrics.artefacts` (this project's texture and cell-border figures).
 """
 
+from lpmatte.metrics.artefacts import cell_border_excess, texture_figures
 from lpmatte.metrics.connectivity import conn_error_dim, conn_error_p3m, largest_component
 from lpmatte.metrics.errors import mad, mse, p3m_trimap_errors, sad
 from lpmatte.metrics.gradient import (
@@ -27,5 +29,5 @@ __all__ = [
     "METRIC_NAMES", "PROTOCOLS", "compute_metrics", "dim_metrics", "p3m_metrics", "metric_names",
     "sad", "mse", "mad", "p3m_trimap_errors", "grad_error_dim", "grad_error_p3m",
     "grad_error_mmnet", "gaussian_gradient_kernel", "conn_error_dim", "conn_error_p3m",
-    "largest_component",
+    "largest_component", "texture_figures", "cell_border_excess",
 ]
