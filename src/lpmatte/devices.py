@@ -48,7 +48,7 @@ def keep_freed_memory() -> bool:
 
     Every large image allocates and frees full-resolution float copies (a 4K RGB image is
     100 MB) on each call. glibc serves blocks above 32 MB with fresh mmap pages, and
-    faulting them in was half of the 4K pre-processing time (70 -> 36 ms, README "Speed").
+    faulting them in was half of the 4K pre-processing time (70 -> 36 ms, docs/speed-history.md).
     With mmap off and no trimming, the next image reuses the pages; resident memory stays
     at its peak instead. The ``lpmatte`` command turns it on for the commands that run a
     model and exit (not ``serve``); a program using the library can call it. Nothing

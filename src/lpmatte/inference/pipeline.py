@@ -200,7 +200,7 @@ def _deblock_axis_(alpha: torch.Tensor, image: torch.Tensor, dim: int, size: int
     around the borders, and the image and the writes only where there is an excess step
     (none between settled cells). Gathering every border's columns instead made the paste
     stage 101 ms at HD and 383 ms at 4K, against 18 and 70 ms now (benchmarks/bench_latency.py
-    --ab, README "Speed")."""
+    --ab, docs/speed-history.md)."""
     reach, count = cell // 2, alpha.shape[dim] // cell
     borders = min((size - reach) // cell, count - 1)  # with half a cell on both sides
     if borders < 1:
@@ -241,7 +241,7 @@ def settle_(alpha: torch.Tensor, margin: float = TRANSITION_MARGIN) -> torch.Ten
     pixel becomes 0 or 1.
     """
     # threshold_ on the values and on their (exact) negation: four in-place passes without
-    # boolean masks (masked fills over a copy added 20-25 ms at 4K, README "Speed")
+    # boolean masks (masked fills over a copy added 20-25 ms at 4K, docs/speed-history.md)
     F.threshold_(alpha, margin, 0.0)
     return F.threshold_(alpha.neg_(), -(1 - margin), -1.0).neg_()
 
