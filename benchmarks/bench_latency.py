@@ -17,6 +17,9 @@ two alphas lie apart (mean |alpha A - alpha B| per image, the largest over the i
 
     python benchmarks/bench_latency.py --ab /tmp/old --model default --size hd 4k \\
         --images /work/shared/data/flickr-portraits/images --count 8 --runs 16
+
+``--baseline-model`` gives the old side another model (``--ab .`` then compares two models
+on this checkout, e.g. the default against a distilled refiner's weights file).
 """
 
 from __future__ import annotations
@@ -118,7 +121,8 @@ def serve_worker() -> None:
     matter = lpmatte.load(request["model"], device="cpu", backend=request["backend"])
     for i in range(request["warmup"]):
         matter.run(inputs[i][0], region_mask=inputs[i][1])
-    _answer({"backend": matter.backend.name, "images": len(inputs.images)})
+    _answer({"backend": matter.backend.name, "images": len(inputs.images),
+             "model": request["model"]})
     for line in sys.stdin:
         command, index, *rest = line.split()
         image, mask = inputs[int(index)]
@@ -174,7 +178,8 @@ def run_ab(baseline: Path, model: str, size, backend: str, args) -> str:
     """The A/B table of one model and size: this checkout (new) against ``baseline`` (old)."""
     request = {"model": model, "size": list(size), "backend": backend, "images": args.images,
                "count": args.count, "warmup": args.warmup, "threads": torch.get_num_threads()}
-    workers = {"old": Worker(baseline, request),
+    old_request = {**request, "model": args.baseline_model or model}
+    workers = {"old": Worker(baseline, old_request),
                "new": Worker(source_folder(Path(__file__).parents[1]), request)}
     results = {name: [] for name in workers}
     count = workers["new"].info["images"]
@@ -186,7 +191,7 @@ def run_ab(baseline: Path, model: str, size, backend: str, args) -> str:
     differences = alpha_differences(workers, min(count, args.runs))
     for worker in workers.values():
         worker.close()
-    return ab_table(model, size, workers, results, differences)
+    return ab_table(size, workers, results, differences)
 
 
 def alpha_differences(workers: dict, count: int) -> list[float]:
@@ -202,7 +207,7 @@ def alpha_differences(workers: dict, count: int) -> list[float]:
     return differences
 
 
-def ab_table(model: str, size, workers: dict, results: dict, differences) -> str:
+def ab_table(size, workers: dict, results: dict, differences) -> str:
     def median(name: str, key: str, stage: str | None = None) -> float:
         values = [r["stages"].get(stage, 0.0) if stage else r[key] for r in results[name]]
         return float(np.median(values))
@@ -210,8 +215,9 @@ def ab_table(model: str, size, workers: dict, results: dict, differences) -> str
     rows = [("end to end ms", "ms", None), ("CPU ms (all threads)", "cpu_ms", None),
             *((f"{stage} ms", None, stage) for stage in AB_STAGES),
             ("regions", "regions", None)]
-    lines = [f"{model} at {size[1]}x{size[0]}: old = {workers['old'].info['backend']}, new = "
-             f"{workers['new'].info['backend']}; {len(results['new'])} runs each, "
+    lines = [f"at {size[1]}x{size[0]}: old = {workers['old'].info['model']} "
+             f"({workers['old'].info['backend']}), new = {workers['new'].info['model']} "
+             f"({workers['new'].info['backend']}); {len(results['new'])} runs each, "
              f"{workers['new'].info['images']} images",
              "", "| median | old | new | old / new |", "|---|---|---|---|"]
     for label, key, stage in rows:
@@ -241,6 +247,8 @@ def main() -> None:
     parser.add_argument("--ab", default=None, metavar="BASELINE",
                         help="compare this checkout with the one at BASELINE instead")
     parser.add_argument("--count", type=int, default=8, help="--ab: images from --images")
+    parser.add_argument("--baseline-model", default=None,
+                        help="--ab: the old side's model (default: --model's)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

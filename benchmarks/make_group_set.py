@@ -29,7 +29,7 @@ from lpmatte.files import atomic_write
 from lpmatte.media.image_io import save_png
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = 14  # fixed: the set must not change between runs
+SEED = 14  # fixed: the validation set must not change between runs
 
 
 class Recorded:
@@ -76,6 +76,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--size", type=int, default=768)
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help="another seed makes other layouts (e.g. training composites built "
+                             "with --val-ids listing training ids, as for the refiner's "
+                             "distillation)")
     args = parser.parse_args()
     if not 64 <= args.size <= 4096 or not 1 <= args.count <= 100000:
         raise SystemExit("--size must be in 64..4096 and --count in 1..100000")
@@ -84,10 +88,10 @@ def main() -> None:
         builder = held_out_builder(args.data, args.val_ids, args.size, used)
     except LpmatteError as error:
         raise SystemExit(f"make_group_set: {error}") from None
-    manifest = {"seed": SEED, "size": args.size, "val_ids": str(args.val_ids), "images": {}}
+    manifest = {"seed": args.seed, "size": args.size, "val_ids": str(args.val_ids), "images": {}}
     for n in range(args.count):
         used.clear()
-        sample = builder(np.random.default_rng([SEED, n]))
+        sample = builder(np.random.default_rng([args.seed, n]))
         stem = f"{n:04d}"
         save_png(args.out / "images" / f"{stem}.png", sample.image.numpy().transpose(1, 2, 0))
         save_png(args.out / "alpha" / f"{stem}.png", sample.alpha.numpy()[0])
