@@ -16,6 +16,7 @@ from lpmatte.training.distill import (
     distill,
     held_out_error,
     join_calls,
+    read_student_state,
     record_calls,
     scaled,
 )
@@ -111,3 +112,8 @@ def test_bad_calls_file_is_one_line_error(tmp_path):
         RefinerCalls.load(bad)
     with pytest.raises(LpmatteError, match="no refiner call"):
         RefinerCalls.concatenate([])
+    with pytest.raises(LpmatteError, match="not a readable distillation checkpoint"):
+        read_student_state(bad)
+    torch.save({"model": {}}, bad)
+    with pytest.raises(LpmatteError, match="not a distillation checkpoint"):
+        read_student_state(bad)

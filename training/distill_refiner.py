@@ -35,7 +35,7 @@ import torch
 import lpmatte
 from lpmatte.data.spec import read_ids
 from lpmatte.errors import LpmatteError
-from lpmatte.media.image_io import load_rgb
+from lpmatte.media.image_io import IMAGE_SUFFIXES, load_rgb
 from lpmatte.model.factory import build_model
 from lpmatte.model.refiner import Refiner
 from lpmatte.model.registry import create_config
@@ -45,6 +45,7 @@ from lpmatte.training.distill import (
     RefinerCalls,
     distill,
     join_calls,
+    read_student_state,
     record_calls,
 )
 
@@ -64,7 +65,7 @@ def training_photos(shared: Path, val_ids: Path, limit: int | None):
 def record(args) -> None:
     teacher = lpmatte.load(args.teacher, backend="eager-fp32")
     if args.images:  # e.g. composites of training people (never of held-out ones)
-        paths = sorted(p for p in args.images.iterdir() if p.suffix in (".png", ".jpg"))
+        paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         paths = paths[:args.max_images] if args.max_images else paths
     else:
         paths = training_photos(args.shared, args.val_ids, args.max_images)
@@ -85,14 +86,13 @@ def train(args) -> None:
     torch.manual_seed(config.seed)
     student = student_refiner(args.student)
     if args.init:  # go on from an earlier run's student (a new schedule in a new folder)
-        state = torch.load(args.init, map_location="cpu", weights_only=True)
-        student.load_state_dict(state["refiner"])
+        student.load_state_dict(read_student_state(args.init)["refiner"])
     distill(student, calls, args.run, config)
 
 
 def export(args) -> None:
     teacher = load_checkpoint(args.teacher)
-    state = torch.load(Path(args.run) / "last.pt", map_location="cpu", weights_only=True)
+    state = read_student_state(Path(args.run) / "last.pt")
     config = create_config(args.student)
     merged = {k: v for k, v in teacher.state_dict.items() if not k.startswith("refiner.")}
     merged.update({f"refiner.{k}": v for k, v in state["refiner"].items()})

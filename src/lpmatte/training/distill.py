@@ -93,12 +93,19 @@ class RefinerCalls:
 
 def join_calls(parts: list[RefinerCalls]) -> RefinerCalls:
     """Several recordings as one (e.g. photos and group composites)."""
-    shifts = [0]
-    for part in parts[:-1]:
-        shifts.append(shifts[-1] + part.num_regions)
-    offsets = torch.cat([parts[0].offsets[:1]] + [p.offsets[1:] + s for p, s in zip(parts, shifts)])
-    return RefinerCalls(*(torch.cat([getattr(p, name) for p in parts])
-                          for name in RefinerCalls.FIELDS[:-1]), offsets)
+    return RefinerCalls.concatenate([part.call(i) for part in parts for i in range(len(part))])
+
+
+def read_student_state(path: str | Path) -> dict:
+    """A :func:`distill` checkpoint (the student refiner's weights, its optimiser and step),
+    with a one-line error if unusable."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # missing, truncated or foreign files raise many types
+        raise LpmatteError(f"{path}: not a readable distillation checkpoint ({error})") from None
+    if not isinstance(state, dict) or not {"refiner", "step"} <= set(state):
+        raise LpmatteError(f"{path}: not a distillation checkpoint (no refiner and step)")
+    return state
 
 
 class RecordingRefiner:
@@ -222,7 +229,7 @@ def distill(student: Refiner, calls: RefinerCalls, run_dir: str | Path,
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
     if files.last.exists():
-        state = torch.load(files.last, map_location="cpu", weights_only=True)
+        state = read_student_state(files.last)
         student.load_state_dict(state["refiner"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
