@@ -44,7 +44,8 @@ class FakeMatter:
     def predict(self, image, return_trimap=False):
         if self.gate is not None:
             self.gate.wait(10)
-        alpha = np.ascontiguousarray(image[..., 0], dtype=np.float32)
+        red = image[..., 0]  # uint8 (8-bit uploads) or float in [0, 1], as Matter takes
+        alpha = np.ascontiguousarray(red, dtype=np.float32) / (255 if red.dtype == np.uint8 else 1)
         trimap = np.full(alpha.shape, 128, np.uint8)
         return (alpha, trimap) if return_trimap else alpha
 

@@ -1,5 +1,6 @@
 """Crops of the bilinearly upsampled coarse alpha, made for the refined regions alone."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -7,14 +8,15 @@ from lpmatte.inference.pipeline import transition_cells
 from lpmatte.model.region_selection import crop_regions, upsampled_regions
 
 
-def test_region_crops_equal_crops_of_the_whole_upsampled_map():
+@pytest.mark.parametrize("size", [8, 4, 16, 5])
+def test_region_crops_equal_crops_of_the_whole_upsampled_map(size):
     generator = torch.Generator().manual_seed(0)
     coarse = torch.rand(2, 1, 5, 7, generator=generator)
     every_cell = torch.ones(2, 5, 7, dtype=torch.bool).nonzero()  # borders and corners too
-    whole = F.interpolate(coarse, scale_factor=8, mode="bilinear", align_corners=False)
-    expected = crop_regions(whole, every_cell)
-    got = upsampled_regions(coarse, every_cell)
-    assert got.shape == (70, 1, 8, 8)
+    whole = F.interpolate(coarse, scale_factor=size, mode="bilinear", align_corners=False)
+    expected = crop_regions(whole, every_cell, size)
+    got = upsampled_regions(coarse, every_cell, size)
+    assert got.shape == (70, 1, size, size)
     assert (got - expected).abs().max() < 1e-6
 
 

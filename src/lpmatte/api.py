@@ -21,7 +21,7 @@ from lpmatte.devices import resolve_device
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.backends import backend_reason, create_backend, resolve_backend
 from lpmatte.inference.options import InferenceOptions
-from lpmatte.inference.pipeline import host_threads, run_inference
+from lpmatte.inference.pipeline import float_image, host_threads, run_inference
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
 from lpmatte.media.image_io import load_rgb
 from lpmatte.model.config import ModelConfig
@@ -130,15 +130,16 @@ class Matter:
                                      region_mask, clock)
 
     def _image_tensor(self, image) -> torch.Tensor:
-        """(1, 3, H, W) float32 in [0, 1] on the device, contiguous. uint8 RGB arrays (video
-        frames) are moved and converted as bytes: the same values as :func:`load_rgb`, with
-        a quarter of the memory traffic."""
+        """(1, 3, H, W) on the device: float32 in [0, 1], contiguous, or, for a uint8 RGB
+        array (decoded photos, video frames), a uint8 view of it on the CPU, which the
+        pipeline reads as bytes (:func:`lpmatte.inference.pipeline.run_inference`); on
+        another device it is moved as bytes and converted there. The same values as
+        :func:`load_rgb`, with a quarter of the memory traffic or less."""
         if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
                 and image.shape[2] == 3 and image.size):
             x = torch.from_numpy(np.require(image, requirements=["C", "W"])).to(self.device)
-            # one pass converts and reorders (a contiguous uint8 copy first was 1.3x slower)
             planar = x.permute(2, 0, 1)[None]
-            return planar.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
+            return planar if self.device.type == "cpu" else float_image(planar)
         x = torch.from_numpy(load_rgb(image)).to(self.device)
         return x.permute(2, 0, 1).contiguous()[None]
 

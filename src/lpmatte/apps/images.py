@@ -21,7 +21,13 @@ from lpmatte.apps.manifest import Manifest, Row
 from lpmatte.errors import LpmatteError
 from lpmatte.files import is_temporary, remove
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
-from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_rgb, save_png, to_uint8
+from lpmatte.media.image_io import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    decode_rgb,
+    save_png,
+    to_uint8,
+)
 from lpmatte.media.threads import BackgroundWorker, prefetch
 
 FORMATS = ("alpha", "rgba", "composite", "trimap")
@@ -181,7 +187,7 @@ def decode(job: Job, options: RenderOptions):
     """(job, image or LpmatteError, milliseconds): decoding errors are results, not raised."""
     started = time.perf_counter()
     try:
-        image = load_rgb(job.source, options.max_pixels)
+        image = decode_rgb(job.source, options.max_pixels)  # uint8 for 8-bit files
     except LpmatteError as error:
         image = error
     return job, image, (time.perf_counter() - started) * 1000

@@ -200,8 +200,7 @@ def composer(format: str, background: Background | None) -> Callable:
 
     def over_background(image, alpha):
         # estimated foreground colours, as for photos: no halo of the filmed background
-        return composite_image(image.astype(np.float32) / 255.0, alpha,
-                               background.next_plate(*image.shape[:2])), None
+        return composite_image(image, alpha, background.next_plate(*image.shape[:2])), None
 
     return over_background
 

@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from lpmatte.inference.options import InferenceOptions
+from lpmatte.inference.resample import area_downscale, bilinear_upsample
 from lpmatte.model.config import WHOLE_IMAGE
 from lpmatte.model.lowres_network import LowResOutput
-from lpmatte.model.region_selection import crop_regions, fit_mask, paste_regions
+from lpmatte.model.region_selection import crop_regions, fit_mask, paste_regions, unit_float
 from lpmatte.model.two_stage import (
     NO_CLOCK,
     TwoStageOutput,
@@ -142,8 +143,9 @@ def working_size(height: int, width: int, lowres_side: int | None) -> tuple[int,
 def run_inference(backend, image: torch.Tensor, options: InferenceOptions = InferenceOptions(),
                   coarse_filter=None, region_mask: torch.Tensor | None = None,
                   clock=NO_CLOCK) -> TwoStageOutput:
-    """Matte ``image`` (B, 3, H, W) in [0, 1] on ``backend.device``: one pass, or
-    :func:`run_two_passes` for an image whose long side exceeds ``options.lowres_side``.
+    """Matte ``image`` (B, 3, H, W), float in [0, 1] or uint8, on ``backend.device``: one
+    pass, or :func:`run_two_passes` for an image whose long side exceeds
+    ``options.lowres_side``, which reads a uint8 image as bytes (no float copy of it).
 
     ``coarse_filter`` (video stability, batch 1) and ``region_mask`` (forced cells) are
     :func:`run_two_stages`'s.
@@ -158,6 +160,8 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
         output = run_two_passes(networks, image, size, options.max_regions, coarse_filter,
                                 region_mask, clock, options.settle)
     else:
+        with clock.stage("preprocess"):
+            image = float_image(image)
         output = run_two_stages(networks, image, region_mask, coarse_filter=coarse_filter,
                                 clock=clock, max_regions=options.max_regions)
         if options.settle:
@@ -169,6 +173,14 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
     return output
 
 
+def float_image(image: torch.Tensor) -> torch.Tensor:
+    """A uint8 (B, 3, H, W) image as contiguous float32 in [0, 1], in one pass that converts
+    and reorders (an HxWx3 array's view included); a float image as it is."""
+    if image.dtype != torch.uint8:
+        return image
+    return image.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
+
+
 def deblock(alpha: torch.Tensor, image: torch.Tensor, cell: int = 8,
             sigma: float = DEBLOCK_SIGMA) -> torch.Tensor:
     """``alpha`` (B, 1, H, W) with the excess steps at its cell borders smoothed out, as a
@@ -178,8 +190,9 @@ def deblock(alpha: torch.Tensor, image: torch.Tensor, cell: int = 8,
     levels: 8x8 blocks where the coarse matte was uncertain (the README figure by the held
     helmet), and steps where a refined cell meets a settled one. Across each border the
     step beyond the mean of the two steps beside it is spread out as an even ramp over half
-    a cell on each side; where the image itself has an edge there, it is kept (weight
-    exp(-(excess colour step / sigma)^2)). A smooth matte or a linear ramp is left as it is.
+    a cell on each side; where the image (float in [0, 1] or uint8) has an edge there, it
+    is kept (weight exp(-(excess colour step / sigma)^2)). A smooth matte or a linear ramp
+    is left as it is.
     First 25 held-out images of each set: excess grid steps down 83-97 %, Grad down
     11-15 %, MAD and band MAD down (benchmarks/sweep_deblock.py, MODEL_CARD "Session 16")."""
     height, width = alpha.shape[-2:]
@@ -217,7 +230,7 @@ def _deblock_axis_(alpha: torch.Tensor, image: torch.Tensor, dim: int, size: int
     where = excess.nonzero(as_tuple=True)
     pick = list(where)
     pick[dim] = slice(None)  # the whole window of each border with an excess step
-    colour = around_borders(image, 2)[(pick[0], slice(None), *pick[2:])]  # (K, 3, 4)
+    colour = unit_float(around_borders(image, 2)[(pick[0], slice(None), *pick[2:])])  # (K, 3, 4)
     colour_steps = colour.diff(dim=-1).abs().mean(1)  # (K, 3): before, across, after
     edge = F.relu(colour_steps[:, 1] - 0.5 * (colour_steps[:, 0] + colour_steps[:, 2])) / sigma
     correction = excess[where] * torch.exp(-edge * edge)
@@ -274,13 +287,12 @@ def run_two_passes(networks, image: torch.Tensor, size: tuple[int, int],
     height, width = image.shape[-2:]
     rows, cols = grid_size(height, width)
     with clock.stage("preprocess"):
-        small = F.interpolate(image, size=size, mode="area")
+        small = area_downscale(image, size)
     first = run_two_stages(networks, small, coarse_filter=coarse_filter, clock=clock,
                            max_regions=max_regions)
     cell = networks.config.refiner.region_size
     with clock.stage("paste"):
-        alpha = F.interpolate(first.alpha, size=(height, width), mode="bilinear",
-                              align_corners=False)
+        alpha = bilinear_upsample(first.alpha, (height, width))
         base = pad_to_multiple(alpha)
         padded = pad_to_multiple(image)
     with clock.stage("selection"):
@@ -311,7 +323,7 @@ def run_whole_image(backend, image: torch.Tensor, coarse_filter=None,
     rows, cols = grid_size(height, width)
     with clock.stage("preprocess"):
         size = working_size(height, width, backend.config.input_size) or (height, width)
-        small = F.interpolate(image, size=size, mode="area") if size != (height, width) else image
+        small = area_downscale(image, size) if size != (height, width) else float_image(image)
         padded = pad_to_multiple(small, backend.input_multiple)
     with clock.stage("lowres"):
         alpha, trimap_logits = backend.whole_image(padded)

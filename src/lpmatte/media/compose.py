@@ -81,11 +81,19 @@ def rgba(foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def cutout_image(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """uint8 HxWx4: estimated foreground colours of ``image`` (float HxWx3) with ``alpha``."""
-    return to_uint8(rgba(estimate_foreground(image, alpha), alpha))
+    """uint8 HxWx4: estimated foreground colours of ``image`` (HxWx3, float in [0, 1] or
+    uint8) with ``alpha``."""
+    return to_uint8(rgba(estimate_foreground(float_rgb(image), alpha), alpha))
 
 
 def composite_image(image: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
-    """uint8 HxWx3: the estimated foreground of ``image`` over ``background`` (a colour
-    tuple or an image): what "composite" means for images, video, the API and the CLI."""
-    return to_uint8(composite(estimate_foreground(image, alpha), alpha, background))
+    """uint8 HxWx3: the estimated foreground of ``image`` (as :func:`cutout_image`'s) over
+    ``background`` (a colour tuple or an image): what "composite" means for images, video,
+    the API and the CLI."""
+    return to_uint8(composite(estimate_foreground(float_rgb(image), alpha), alpha,
+                              background))
+
+
+def float_rgb(image: np.ndarray) -> np.ndarray:
+    """A uint8 image as float32 in [0, 1]; a float image (already in [0, 1]) as it is."""
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image

@@ -100,11 +100,22 @@ def pil_to_float(image: Image.Image) -> np.ndarray:
     if image.mode == "I":  # 32-bit ints: Pillow's mode for some 16-bit PNGs
         array = np.asarray(image, dtype=np.float32)
         return np.clip(array / (65535.0 if array.max() > 255 else 255.0), 0, 1)
+    return np.asarray(eight_bit(image), dtype=np.float32) / 255.0
+
+
+def is_eight_bit(image: Image.Image) -> bool:
+    """Whether ``image`` holds 8 bits per channel (JPEG, most PNGs, WebP, ...), not 16-bit
+    or 32-bit integers or floats."""
+    return not (image.mode.startswith("I") or image.mode == "F")
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """An 8-bit image in mode L, RGB or RGBA (palettes and other modes converted)."""
     if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif image.mode not in ("L", "RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.mode else "RGB")
-    return np.asarray(image, dtype=np.float32) / 255.0
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode not in ("L", "RGB", "RGBA"):
+        return image.convert("RGBA" if "A" in image.mode else "RGB")
+    return image
 
 
 def array_to_float(array: np.ndarray) -> np.ndarray:
@@ -156,6 +167,22 @@ def load_rgb(image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise LpmatteError(f"empty image of shape {rgb.shape}")
     return np.ascontiguousarray(rgb, dtype=np.float32)
+
+
+def decode_rgb(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS
+               ) -> np.ndarray:
+    """The RGB pixels of an image file (:func:`rgb_pixels`), with :func:`open_image`'s
+    checks and errors."""
+    return rgb_pixels(open_image(path, max_pixels))
+
+
+def rgb_pixels(image: Image.Image) -> np.ndarray:
+    """A decoded image's RGB: uint8 HxWx3 when it has 8 bits per channel (what the model
+    reads fastest, as bytes), else float32 in [0, 1] as :func:`load_rgb` gives. The same
+    values as :func:`load_rgb` (uint8 / 255)."""
+    if not is_eight_bit(image):
+        return load_rgb(image)
+    return np.ascontiguousarray(to_rgb(np.asarray(eight_bit(image))))
 
 
 def _is_tensor(image) -> bool:

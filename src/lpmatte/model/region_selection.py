@@ -58,6 +58,13 @@ def _keep_most_uncertain(selected: torch.Tensor, trimap_probs: torch.Tensor,
     return (capped & selected.flatten(1)).view_as(selected)
 
 
+def unit_float(x: torch.Tensor) -> torch.Tensor:
+    """A uint8 image (0..255) as float32 in [0, 1]; a float tensor as it is. The inference
+    pipeline keeps a large uint8 image as bytes and converts only what it reads (crops,
+    windows): the same values as converting the whole image first."""
+    return x.to(torch.float32).div_(255.0) if x.dtype == torch.uint8 else x
+
+
 def _as_cells(x: torch.Tensor, size: int) -> torch.Tensor:
     b, c, h, w = x.shape
     return x.view(b, c, h // size, size, w // size, size)
@@ -74,31 +81,47 @@ def upsampled_regions(coarse: torch.Tensor, regions: torch.Tensor,
     """The (N, C, size, size) crops at ``regions`` of ``coarse`` (B, C, h, w) upsampled
     bilinearly by ``size`` (align_corners False), without upsampling the whole map: a
     cell's pixels interpolate only its 3x3 neighbourhood, whose border the upsampling
-    would clamp to the edge as a replicate pad does, so each neighbourhood is upsampled
-    alone and its centre cell kept."""
+    would clamp to the edge as a replicate pad does. The centre cell of an upsampled 3x3
+    neighbourhood is a fixed linear map of it (:func:`centre_weights` on rows and on
+    columns), so only those pixels are computed (upsampling all 9 cells was 15 ms of a 4K
+    image)."""
     padded = F.pad(coarse, (1, 1, 1, 1), mode="replicate")
     b, r, c = regions.unbind(1)
     rows = r[:, None] + torch.arange(3, device=regions.device)  # padded rows r-1, r, r+1
     cols = c[:, None] + torch.arange(3, device=regions.device)
     neighbourhoods = padded[b[:, None, None], :, rows[:, :, None], cols[:, None, :]]
     neighbourhoods = neighbourhoods.permute(0, 3, 1, 2)  # [N, C, 3, 3]
-    up = F.interpolate(neighbourhoods, scale_factor=size, mode="bilinear", align_corners=False)
-    return up[:, :, size:2 * size, size:2 * size]
+    weights = centre_weights(size).to(coarse)
+    return weights @ neighbourhoods @ weights.t()
+
+
+def centre_weights(size: int) -> torch.Tensor:
+    """(size, 3): how bilinear upsampling by ``size`` (align_corners False) weighs three
+    neighbouring rows for the pixels of the middle one: pixel y samples source coordinate
+    0.5 + (y + 0.5) / size, between rows 0 and 1 in its first half, 1 and 2 in its second."""
+    source = 0.5 + (torch.arange(size, dtype=torch.float64) + 0.5) / size
+    low = source.floor().long()
+    upper = source - low
+    weights = torch.zeros(size, 3, dtype=torch.float64)
+    weights[torch.arange(size), low] = 1 - upper
+    weights[torch.arange(size), low + 1] += upper
+    return weights
 
 
 def refine_regions(refine, image: torch.Tensor, upsampled: torch.Tensor | None,
                    regions: torch.Tensor, neighbours: torch.Tensor, valid: torch.Tensor,
                    size: int = 8, coarse: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 1, size, size) patches from ``refine(crops, regions, neighbours, valid)``, the crops
-    being ``image`` (B, 3, H, W) and ``upsampled`` coarse alpha (B, 1, H, W) at ``regions``
-    stacked as (N, 4, size, size). Without ``upsampled``, the crops of the upsampled
-    ``coarse`` (B, 1, H/size, W/size) are made for the regions alone
-    (:func:`upsampled_regions`)."""
+    being ``image`` (B, 3, H, W; float in [0, 1] or uint8, :func:`unit_float`) and
+    ``upsampled`` coarse alpha (B, 1, H, W) at ``regions`` stacked as (N, 4, size, size).
+    Without ``upsampled``, the crops of the upsampled ``coarse`` (B, 1, H/size, W/size) are
+    made for the regions alone (:func:`upsampled_regions`)."""
     if len(regions) == 0:
         return image.new_zeros(0, 1, size, size)
     alpha = (crop_regions(upsampled, regions, size) if upsampled is not None
              else upsampled_regions(coarse, regions, size))
-    crops = torch.cat([crop_regions(image, regions, size), alpha.to(image.dtype)], 1)
+    colour = unit_float(crop_regions(image, regions, size))
+    crops = torch.cat([colour, alpha.to(colour.dtype)], 1)
     return refine(crops, regions, neighbours, valid)
 
 

@@ -14,9 +14,10 @@ from lpmatte.serve.adapter import (
     FORMATS,
     LpmatteError,
     check_pixels,
-    load_rgb,
     parse_color,
     render,
+    rgb_pixels,
+    to_uint8,
 )
 from lpmatte.serve.errors import HTTPError
 
@@ -110,11 +111,12 @@ def open_upload(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def decode(image: Image.Image, max_side: int | None) -> np.ndarray:
-    """Decode, turn upright (EXIF), shrink to ``max_side`` -> float32 HxWx3 in [0, 1]."""
+    """Decode, turn upright (EXIF), shrink to ``max_side`` -> HxWx3: uint8 for an 8-bit
+    image, else float32 in [0, 1], as ``lpmatte matte`` decodes files."""
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
-        rgb = load_rgb(image)
+        rgb = rgb_pixels(image)
     except DECODE_ERRORS as error:
         raise HTTPError(422, f"corrupt or truncated image ({error})") from None
     except LpmatteError as error:
@@ -128,8 +130,8 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
     if scale >= 1:
         return rgb
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = Image.fromarray((rgb * 255 + 0.5).astype(np.uint8)).resize(size, Image.LANCZOS)
-    return np.asarray(small, dtype=np.float32) / 255.0
+    pixels = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
 
 
 def matte_image(matter, image: Image.Image, options: MatteOptions) -> MatteResult:
