@@ -72,9 +72,9 @@ def photos(folder: Path, source: str, count: int, size: str) -> list[Path]:
 def model_rate(matter, paths: list[Path]) -> float:
     """Images/s of the model alone on the images decoded as ``lpmatte matte`` decodes them
     (uint8 for 8-bit files), one warm-up call first."""
-    from lpmatte.media.image_io import decode_rgb
+    from lpmatte.media.image_io import read_rgb
 
-    images = [decode_rgb(path) for path in paths]
+    images = [read_rgb(path) for path in paths]
     matter.predict(images[0])
     started = time.perf_counter()
     for image in images:

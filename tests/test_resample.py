@@ -11,7 +11,7 @@ import lpmatte
 from lpmatte.apps.images import render
 from lpmatte.inference.options import InferenceOptions
 from lpmatte.inference.resample import area_downscale, bilinear_upsample, pooling_windows
-from lpmatte.media.image_io import decode_rgb, load_rgb
+from lpmatte.media.image_io import load_rgb, read_rgb
 
 
 def hwc_view(pixels: np.ndarray) -> torch.Tensor:
@@ -78,18 +78,23 @@ def test_a_uint8_image_mattes_as_its_float_image(portrait):
         assert (from_bytes.alpha - from_floats.alpha).abs().max() < 1e-5
 
 
-def test_decode_rgb_keeps_eight_bit_files_as_bytes(portrait, tmp_path):
+def test_read_rgb_keeps_eight_bit_files_and_arrays_as_bytes(portrait, tmp_path):
     image = portrait(40, 30)
     files = {"rgb.png": Image.fromarray(image), "gray.png": Image.fromarray(image).convert("L"),
              "palette.png": Image.fromarray(image).convert("P"),
              "rgba.png": Image.fromarray(np.dstack([image, image[..., :1]]))}
     for name, picture in files.items():
         picture.save(tmp_path / name)
-        pixels = decode_rgb(tmp_path / name)
+        pixels = read_rgb(tmp_path / name)
         assert pixels.dtype == np.uint8 and pixels.shape == (40, 30, 3), name
         assert np.array_equal(pixels.astype(np.float32) / 255, load_rgb(tmp_path / name)), name
+    for array in (image, image[..., 0], np.dstack([image, image[..., :1]]), image[:, ::-1]):
+        pixels = read_rgb(array)
+        assert pixels.dtype == np.uint8 and pixels.flags.c_contiguous
+        assert np.array_equal(pixels.astype(np.float32) / 255, load_rgb(array))
+    assert read_rgb(Image.fromarray(image)).dtype == np.uint8
     Image.fromarray(image[..., 0].astype(np.uint16) * 257).save(tmp_path / "deep.png")
-    deep = decode_rgb(tmp_path / "deep.png")
+    deep = read_rgb(tmp_path / "deep.png")
     assert deep.dtype == np.float32 and np.array_equal(deep, load_rgb(tmp_path / "deep.png"))
 
 

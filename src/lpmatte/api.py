@@ -23,7 +23,7 @@ from lpmatte.inference.backends import backend_reason, create_backend, resolve_b
 from lpmatte.inference.options import InferenceOptions
 from lpmatte.inference.pipeline import float_image, host_threads, run_inference
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
-from lpmatte.media.image_io import load_rgb
+from lpmatte.media.image_io import load_rgb, read_rgb
 from lpmatte.model.config import ModelConfig
 from lpmatte.model.factory import build_model
 from lpmatte.model.registry import create_config, list_models
@@ -104,14 +104,14 @@ class Matter:
     def cutout(self, image) -> np.ndarray:
         """uint8 HxWx4 RGBA: the person with estimated foreground colours (no halo of the old
         background at soft edges) and the predicted alpha."""
-        rgb = load_rgb(image)
+        rgb = read_rgb(image)
         return cutout_image(rgb, self.predict(rgb))
 
     def composite(self, image, background="#00ff00") -> np.ndarray:
         """uint8 HxWx3: the person (estimated foreground colours) over ``background``, a
         colour (name, ``#rrggbb``, ``r,g,b``, an RGB tuple in [0, 1]) or an image (path or
         float HxWx3 array, scaled to cover)."""
-        rgb = load_rgb(image)
+        rgb = read_rgb(image)
         if isinstance(background, (str, Path)):
             background = parse_background(background)
         return composite_image(rgb, self.predict(rgb), background)
@@ -130,18 +130,16 @@ class Matter:
                                      region_mask, clock)
 
     def _image_tensor(self, image) -> torch.Tensor:
-        """(1, 3, H, W) on the device: float32 in [0, 1], contiguous, or, for a uint8 RGB
-        array (decoded photos, video frames), a uint8 view of it on the CPU, which the
-        pipeline reads as bytes (:func:`lpmatte.inference.pipeline.run_inference`); on
-        another device it is moved as bytes and converted there. The same values as
+        """(1, 3, H, W) on the device: for 8-bit input (files, Pillow images, uint8 arrays:
+        :func:`read_rgb`) a uint8 view on the CPU, which the pipeline reads as bytes
+        (:func:`lpmatte.inference.pipeline.run_inference`), or moved as bytes to another
+        device and converted there; else float32 in [0, 1], contiguous. The same values as
         :func:`load_rgb`, with a quarter of the memory traffic or less."""
-        if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-                and image.shape[2] == 3 and image.size):
-            x = torch.from_numpy(np.require(image, requirements=["C", "W"])).to(self.device)
-            planar = x.permute(2, 0, 1)[None]
-            return planar if self.device.type == "cpu" else float_image(planar)
-        x = torch.from_numpy(load_rgb(image)).to(self.device)
-        return x.permute(2, 0, 1).contiguous()[None]
+        rgb = np.require(read_rgb(image), requirements=["W"])  # torch wants a writeable array
+        planar = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None]
+        if rgb.dtype != np.uint8:
+            return planar.contiguous()
+        return planar if self.device.type == "cpu" else float_image(planar)
 
     def cost(self, image):
         """Parameters and FLOPs per stage: a :class:`lpmatte.inference.cost.CostReport`."""

@@ -24,7 +24,7 @@ from lpmatte.media.compose import composite_image, cutout_image, parse_backgroun
 from lpmatte.media.image_io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
-    decode_rgb,
+    read_rgb,
     save_png,
     to_uint8,
 )
@@ -187,7 +187,7 @@ def decode(job: Job, options: RenderOptions):
     """(job, image or LpmatteError, milliseconds): decoding errors are results, not raised."""
     started = time.perf_counter()
     try:
-        image = decode_rgb(job.source, options.max_pixels)  # uint8 for 8-bit files
+        image = read_rgb(job.source, options.max_pixels)  # uint8 for 8-bit files
     except LpmatteError as error:
         image = error
     return job, image, (time.perf_counter() - started) * 1000

@@ -163,26 +163,28 @@ def load_rgb(image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
         array = array_to_float(tensor_to_hwc(image))
     else:
         raise LpmatteError(f"unsupported image type {type(image).__name__}")
-    rgb = to_rgb(array)
+    return _non_empty(np.ascontiguousarray(to_rgb(array), dtype=np.float32))
+
+
+def read_rgb(image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Path, Pillow image or array -> contiguous HxWx3 RGB: uint8 when the input holds 8
+    bits per channel (8-bit files and Pillow images, uint8 arrays), which the model reads
+    fastest, as bytes; anything else (16-bit, float, tensors) float32 in [0, 1] as
+    :func:`load_rgb` gives. The same values as :func:`load_rgb` (uint8 / 255), the same
+    checks and errors."""
+    if isinstance(image, (str, os.PathLike)):
+        image = open_image(image, max_pixels)
+    if isinstance(image, Image.Image) and is_eight_bit(image):
+        image = np.asarray(eight_bit(image))
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
+        return _non_empty(np.ascontiguousarray(to_rgb(image)))
+    return load_rgb(image, max_pixels)
+
+
+def _non_empty(rgb: np.ndarray) -> np.ndarray:
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise LpmatteError(f"empty image of shape {rgb.shape}")
-    return np.ascontiguousarray(rgb, dtype=np.float32)
-
-
-def decode_rgb(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS
-               ) -> np.ndarray:
-    """The RGB pixels of an image file (:func:`rgb_pixels`), with :func:`open_image`'s
-    checks and errors."""
-    return rgb_pixels(open_image(path, max_pixels))
-
-
-def rgb_pixels(image: Image.Image) -> np.ndarray:
-    """A decoded image's RGB: uint8 HxWx3 when it has 8 bits per channel (what the model
-    reads fastest, as bytes), else float32 in [0, 1] as :func:`load_rgb` gives. The same
-    values as :func:`load_rgb` (uint8 / 255)."""
-    if not is_eight_bit(image):
-        return load_rgb(image)
-    return np.ascontiguousarray(to_rgb(np.asarray(eight_bit(image))))
+    return rgb
 
 
 def _is_tensor(image) -> bool:

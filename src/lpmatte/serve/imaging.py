@@ -15,8 +15,8 @@ from lpmatte.serve.adapter import (
     LpmatteError,
     check_pixels,
     parse_color,
+    read_rgb,
     render,
-    rgb_pixels,
     to_uint8,
 )
 from lpmatte.serve.errors import HTTPError
@@ -116,7 +116,7 @@ def decode(image: Image.Image, max_side: int | None) -> np.ndarray:
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
-        rgb = rgb_pixels(image)
+        rgb = read_rgb(image)
     except DECODE_ERRORS as error:
         raise HTTPError(422, f"corrupt or truncated image ({error})") from None
     except LpmatteError as error:
