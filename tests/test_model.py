@@ -21,7 +21,7 @@ def _model(name: str, seed: int = 0, **refiner_options) -> LightweightPortraitMa
 
 # distinct backbones / refiners
 FAMILIES = ["lpm", "lpm-nocra", "lpm-s", "lpm-s-nocra", "lpm-e0", "lpm-e1", "lpm-e2",
-            "lpm-e0-lite"]
+            "lpm-e0-lite", "lpm-e0-mid"]
 SHIPPED_ALIASES = {"lpm-e0-groups": "lpm-e0"}  # an architecture's name for its own weights
 TWO_STAGE = [name for name in list_models() if create_config(name).kind == "two-stage"]
 
