@@ -21,11 +21,12 @@ from lpmatte.devices import resolve_device
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.backends import backend_reason, create_backend, resolve_backend
 from lpmatte.inference.options import InferenceOptions
-from lpmatte.inference.pipeline import float_image, host_threads, run_inference
+from lpmatte.inference.pipeline import host_threads, run_inference
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
 from lpmatte.media.image_io import load_rgb, read_rgb
 from lpmatte.model.config import ModelConfig
 from lpmatte.model.factory import build_model
+from lpmatte.model.region_selection import unit_float
 from lpmatte.model.registry import create_config, list_models
 from lpmatte.model.two_stage import NO_CLOCK, TwoStageOutput
 from lpmatte.model.weights import load_checkpoint
@@ -139,7 +140,7 @@ class Matter:
         planar = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None]
         if rgb.dtype != np.uint8:
             return planar.contiguous()
-        return planar if self.device.type == "cpu" else float_image(planar)
+        return planar if self.device.type == "cpu" else unit_float(planar)
 
     def cost(self, image):
         """Parameters and FLOPs per stage: a :class:`lpmatte.inference.cost.CostReport`."""

@@ -161,7 +161,7 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
                                 region_mask, clock, options.settle)
     else:
         with clock.stage("preprocess"):
-            image = float_image(image)
+            image = unit_float(image)
         output = run_two_stages(networks, image, region_mask, coarse_filter=coarse_filter,
                                 clock=clock, max_regions=options.max_regions)
         if options.settle:
@@ -171,14 +171,6 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
         with clock.stage("paste"):
             output.alpha = deblock(output.alpha, image, networks.config.refiner.region_size)
     return output
-
-
-def float_image(image: torch.Tensor) -> torch.Tensor:
-    """A uint8 (B, 3, H, W) image as contiguous float32 in [0, 1], in one pass that converts
-    and reorders (an HxWx3 array's view included); a float image as it is."""
-    if image.dtype != torch.uint8:
-        return image
-    return image.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
 
 
 def deblock(alpha: torch.Tensor, image: torch.Tensor, cell: int = 8,
@@ -323,7 +315,7 @@ def run_whole_image(backend, image: torch.Tensor, coarse_filter=None,
     rows, cols = grid_size(height, width)
     with clock.stage("preprocess"):
         size = working_size(height, width, backend.config.input_size) or (height, width)
-        small = area_downscale(image, size) if size != (height, width) else float_image(image)
+        small = area_downscale(image, size) if size != (height, width) else unit_float(image)
         padded = pad_to_multiple(small, backend.input_multiple)
     with clock.stage("lowres"):
         alpha, trimap_logits = backend.whole_image(padded)

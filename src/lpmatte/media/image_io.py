@@ -222,7 +222,9 @@ def load_alpha(path: str | os.PathLike) -> np.ndarray:
 
 
 def to_uint8(array: np.ndarray) -> np.ndarray:
-    """Float in [0, 1] -> uint8 with rounding."""
+    """Float in [0, 1] -> uint8 with rounding; a uint8 array as it is."""
+    if isinstance(array, np.ndarray) and array.dtype == np.uint8:
+        return array
     return np.clip(np.asarray(array, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -59,10 +59,13 @@ def _keep_most_uncertain(selected: torch.Tensor, trimap_probs: torch.Tensor,
 
 
 def unit_float(x: torch.Tensor) -> torch.Tensor:
-    """A uint8 image (0..255) as float32 in [0, 1]; a float tensor as it is. The inference
-    pipeline keeps a large uint8 image as bytes and converts only what it reads (crops,
-    windows): the same values as converting the whole image first."""
-    return x.to(torch.float32).div_(255.0) if x.dtype == torch.uint8 else x
+    """A uint8 image (0..255) as contiguous float32 in [0, 1], in one pass that converts and
+    reorders (an HxWx3 array's planar view included); a float tensor as it is. The
+    inference pipeline keeps a large uint8 image as bytes and converts only what it reads
+    (crops, windows): the same values as converting the whole image first."""
+    if x.dtype != torch.uint8:
+        return x
+    return x.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
 
 
 def _as_cells(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -130,8 +130,7 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
     if scale >= 1:
         return rgb
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    pixels = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
-    return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
+    return np.asarray(Image.fromarray(to_uint8(rgb)).resize(size, Image.LANCZOS))
 
 
 def matte_image(matter, image: Image.Image, options: MatteOptions) -> MatteResult:

@@ -16,7 +16,6 @@ import json
 import logging
 import threading
 
-import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from lpmatte.serve.adapter import LpmatteError, render, to_uint8, video_predictor
@@ -46,7 +45,7 @@ def stream_options(params) -> tuple[MatteOptions, bool]:
 def matte_frame(predict, data: bytes, options: MatteOptions, max_pixels: int) -> bytes:
     """One frame: the upload checks of /v1/matte, then ``predict`` (stateful, in order)."""
     rgb = decode(open_upload(data, max_pixels), options.max_side)
-    frame = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
+    frame = to_uint8(rgb)
     try:
         pixels = render(rgb, predict(frame), None, options.fmt, options.background)
     except LpmatteError as error:
