@@ -117,3 +117,5 @@ def test_bad_calls_file_is_one_line_error(tmp_path):
     torch.save({"model": {}}, bad)
     with pytest.raises(LpmatteError, match="not a distillation checkpoint"):
         read_student_state(bad)
+    with pytest.raises(LpmatteError, match="not a file of recorded refiner calls"):
+        RefinerCalls.load(bad)

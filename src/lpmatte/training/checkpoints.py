@@ -83,13 +83,19 @@ class CheckpointFiles:
             old.unlink(missing_ok=True)
 
 
+def load_weights_only(path: str | Path, failure: str, mmap: bool = False):
+    """``torch.load(path, weights_only=True)`` on the CPU; a file it cannot read is the
+    one-line error "{path}: {failure} ({why})"."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as error:  # missing, truncated or foreign files raise many types
+        raise LpmatteError(f"{path}: {failure} ({error})") from None
+
+
 def read_training_checkpoint(path: Path, mmap: bool = False) -> dict:
     """A trainer checkpoint as saved (weights_only), with a one-line error if unusable;
     ``mmap`` maps the tensors instead of reading them (for a look at the small entries)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as error:  # truncated or foreign files raise many types
-        raise LpmatteError(f"{path}: not a readable training checkpoint ({error})") from None
+    state = load_weights_only(path, "not a readable training checkpoint", mmap)
     needed = {"model", "config", "optimizer", "scheduler", "step"}
     if not isinstance(state, dict) or not needed <= set(state):
         raise LpmatteError(f"{path}: not a training checkpoint (weights only?); "

@@ -22,7 +22,12 @@ import torch.nn.functional as F
 from lpmatte.errors import LpmatteError
 from lpmatte.files import atomic_write
 from lpmatte.model.refiner import Refiner
-from lpmatte.training.checkpoints import CheckpointFiles, restore_rng_state, rng_state
+from lpmatte.training.checkpoints import (
+    CheckpointFiles,
+    load_weights_only,
+    restore_rng_state,
+    rng_state,
+)
 
 
 @dataclass
@@ -73,11 +78,12 @@ class RefinerCalls:
 
     @classmethod
     def load(cls, path: str | Path) -> RefinerCalls:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            return cls(**{name: state[name] for name in cls.FIELDS})
-        except Exception as error:  # missing, truncated or foreign files raise many types
-            raise LpmatteError(f"{path}: not a file of recorded refiner calls ({error})") from None
+        failure = "not a file of recorded refiner calls"
+        state = load_weights_only(path, failure)
+        missing = [name for name in cls.FIELDS if not isinstance(state, dict) or name not in state]
+        if missing:
+            raise LpmatteError(f"{path}: {failure} (no {', '.join(missing)})")
+        return cls(**{name: state[name] for name in cls.FIELDS})
 
     @classmethod
     def concatenate(cls, calls: list[tuple[torch.Tensor, ...]]) -> RefinerCalls:
@@ -99,10 +105,7 @@ def join_calls(parts: list[RefinerCalls]) -> RefinerCalls:
 def read_student_state(path: str | Path) -> dict:
     """A :func:`distill` checkpoint (the student refiner's weights, its optimiser and step),
     with a one-line error if unusable."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # missing, truncated or foreign files raise many types
-        raise LpmatteError(f"{path}: not a readable distillation checkpoint ({error})") from None
+    state = load_weights_only(path, "not a readable distillation checkpoint")
     if not isinstance(state, dict) or not {"refiner", "step"} <= set(state):
         raise LpmatteError(f"{path}: not a distillation checkpoint (no refiner and step)")
     return state
