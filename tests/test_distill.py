@@ -7,6 +7,7 @@ import torch
 
 import lpmatte
 from lpmatte.errors import LpmatteError
+from lpmatte.model.config import RefinerConfig
 from lpmatte.model.refiner import Refiner
 from lpmatte.model.registry import create_config
 from lpmatte.training.distill import (
@@ -20,6 +21,7 @@ from lpmatte.training.distill import (
     record_calls,
     scaled,
 )
+from lpmatte.training.refiner_pruning import pruned_refiner_state
 
 
 def blob_portrait(height: int, width: int, seed: int) -> torch.Tensor:
@@ -119,3 +121,44 @@ def test_bad_calls_file_is_one_line_error(tmp_path):
         read_student_state(bad)
     with pytest.raises(LpmatteError, match="not a file of recorded refiner calls"):
         RefinerCalls.load(bad)
+
+
+def trained_teacher(matter) -> Refiner:
+    return matter.backend.model.refiner
+
+
+def test_pruned_to_the_teachers_widths_is_the_teacher(recorded):
+    matter, _, calls = recorded
+    teacher = trained_teacher(matter)
+    copy = Refiner(teacher.config)
+    copy.load_state_dict(pruned_refiner_state(teacher, teacher.config))
+    copy.eval()
+    inputs = calls.batch([0, 3])[:4]
+    with torch.no_grad():
+        assert torch.equal(copy(*inputs), teacher(*inputs))
+
+
+def test_pruned_student_keeps_the_teachers_weights_and_starts_closer(recorded):
+    matter, _, calls = recorded
+    teacher = trained_teacher(matter)
+    config = create_config("lpm-e0-lite").refiner
+    state = pruned_refiner_state(teacher, config)
+    pruned = Refiner(config)
+    pruned.load_state_dict(state)  # strict: every tensor present, every shape right
+    # the first layer keeps the 16 of 32 channels with the largest BatchNorm scale, as they were
+    scale = teacher.encoder.layers[0][1].weight.detach().abs()
+    kept = scale.topk(16).indices.sort().values
+    first = teacher.encoder.layers[0][0].weight
+    assert torch.equal(state["encoder.layers.0.0.weight"], first[kept])
+    torch.manual_seed(0)
+    random = Refiner(config)
+    held = torch.arange(len(calls))
+    assert held_out_error(pruned, calls, held) < 0.7 * held_out_error(random, calls, held)
+
+
+def test_a_wider_or_other_student_cannot_be_pruned(recorded):
+    teacher = trained_teacher(recorded[0])
+    for config in (RefinerConfig(mlp_dim=256), RefinerConfig(attention_dim=64, num_heads=8),
+                   RefinerConfig(use_cra=False)):
+        with pytest.raises(LpmatteError, match="to be pruned"):
+            pruned_refiner_state(teacher, config)

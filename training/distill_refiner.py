@@ -17,6 +17,13 @@ TRAINING_IDS lists the prepared ids of /work/data/soft that training/val_ids.txt
         /work/runs/distill/calls-groups.pt --init /work/runs/distill/lite/last.pt \
         --run /work/runs/distill/lite-groups --steps 2500 --lr 1e-3
 
+Session 21 started the student from the teacher's refiner pruned to its widths
+(``lpmatte.training.refiner_pruning``) instead of from random weights:
+
+    python training/distill_refiner.py train --calls /work/runs/distill/calls.pt \
+        /work/runs/distill/calls-groups.pt --prune-from src/lpmatte/weights/default.safetensors \
+        --run /work/runs/distill/lite-pruned --steps 6000 --lr 1e-3
+
 ``record`` mattes the training photos of ../shared/data (never an id of
 training/val_ids.txt) with the teacher at long sides 480 (one pass), 800 and 1792 (two
 passes), each also mirrored, and keeps every refiner call with the teacher's patches.
@@ -48,6 +55,7 @@ from lpmatte.training.distill import (
     read_student_state,
     record_calls,
 )
+from lpmatte.training.refiner_pruning import pruned_refiner_state
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("flickr-portraits", "ccp-people")
@@ -80,6 +88,15 @@ def student_refiner(name: str) -> Refiner:
     return Refiner(create_config(name).refiner)
 
 
+def teacher_refiner(path: Path) -> Refiner:
+    """The refiner of a weights file, with its trained weights."""
+    checkpoint = load_checkpoint(path)
+    refiner = Refiner(checkpoint.config.refiner)
+    refiner.load_state_dict({k.removeprefix("refiner."): v for k, v in
+                             checkpoint.state_dict.items() if k.startswith("refiner.")})
+    return refiner
+
+
 def train(args) -> None:
     calls = join_calls([RefinerCalls.load(path) for path in args.calls])
     config = DistillConfig(steps=args.steps, lr=args.lr, regions_per_step=args.regions)
@@ -87,6 +104,9 @@ def train(args) -> None:
     student = student_refiner(args.student)
     if args.init:  # go on from an earlier run's student (a new schedule in a new folder)
         student.load_state_dict(read_student_state(args.init)["refiner"])
+    elif args.prune_from:  # the teacher's refiner narrowed to the student's widths
+        student.load_state_dict(pruned_refiner_state(teacher_refiner(args.prune_from),
+                                                     student.config))
     distill(student, calls, args.run, config)
 
 
@@ -118,6 +138,8 @@ def main() -> None:
     fit = commands.add_parser("train", help="fit the student refiner to recorded calls")
     fit.add_argument("--calls", type=Path, nargs="+", required=True)
     fit.add_argument("--init", type=Path, default=None, help="an earlier run's last.pt")
+    fit.add_argument("--prune-from", type=Path, default=None,
+                     help="start from this weights file's refiner, pruned to the student")
     fit.add_argument("--run", type=Path, required=True)
     fit.add_argument("--student", default="lpm-e0-lite")
     fit.add_argument("--steps", type=int, default=DistillConfig.steps)
