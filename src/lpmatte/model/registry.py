@@ -120,7 +120,8 @@ def lpm_e0_groups() -> ModelConfig:
 def lpm_e0_lite() -> ModelConfig:
     """``lpm-e0`` with a refiner of half the widths (issue 16: its refinement stage is 1.95x
     faster at HD), distilled from a trained ``lpm-e0``'s refiner
-    (``training/distill_refiner.py``; MODEL_CARD "Session 19"). Ships no weights."""
+    (``training/distill_refiner.py``; MODEL_CARD "Session 19", and "Session 21" for a student
+    started from the teacher's refiner pruned to these widths). Ships no weights."""
     refiner = RefinerConfig(encoder_channels=(16, 32, 32), decoder_channels=(16, 16, 8),
                             attention_dim=64, num_heads=4, mlp_dim=64)
     return replace(lpm_e0(), name="lpm-e0-lite", refiner=refiner)
