@@ -137,9 +137,10 @@ def main() -> None:
     rec.add_argument("--out", type=Path, required=True)
     fit = commands.add_parser("train", help="fit the student refiner to recorded calls")
     fit.add_argument("--calls", type=Path, nargs="+", required=True)
-    fit.add_argument("--init", type=Path, default=None, help="an earlier run's last.pt")
-    fit.add_argument("--prune-from", type=Path, default=None,
-                     help="start from this weights file's refiner, pruned to the student")
+    start = fit.add_mutually_exclusive_group()
+    start.add_argument("--init", type=Path, default=None, help="an earlier run's last.pt")
+    start.add_argument("--prune-from", type=Path, default=None,
+                       help="start from this weights file's refiner, pruned to the student")
     fit.add_argument("--run", type=Path, required=True)
     fit.add_argument("--student", default="lpm-e0-lite")
     fit.add_argument("--steps", type=int, default=DistillConfig.steps)
