@@ -91,10 +91,7 @@ def student_refiner(name: str) -> Refiner:
 def teacher_refiner(path: Path) -> Refiner:
     """The refiner of a weights file, with its trained weights."""
     checkpoint = load_checkpoint(path)
-    refiner = Refiner(checkpoint.config.refiner)
-    refiner.load_state_dict({k.removeprefix("refiner."): v for k, v in
-                             checkpoint.state_dict.items() if k.startswith("refiner.")})
-    return refiner
+    return build_model(checkpoint.config, checkpoint.state_dict).refiner
 
 
 def train(args) -> None:
