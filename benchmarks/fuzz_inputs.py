@@ -65,18 +65,18 @@ def video_seed(fmt: str, frames: int = 6, side: int = 32) -> bytes:
     import av
 
     still = np.asarray(astronaut(side))
-    path = Path(tempfile.mkdtemp(prefix="lpmatte-fuzz-")) / f"seed.{fmt}"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(VIDEO_FORMATS[fmt], rate=10)
-        stream.width = stream.height = side
-        stream.pix_fmt = "yuv420p"
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.roll(still, index * 3, axis=1), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    data = path.read_bytes()
-    path.unlink()
-    return data
+    with tempfile.TemporaryDirectory(prefix="lpmatte-fuzz-") as folder:
+        path = Path(folder) / f"seed.{fmt}"
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream(VIDEO_FORMATS[fmt], rate=10)
+            stream.width = stream.height = side
+            stream.pix_fmt = "yuv420p"
+            for index in range(frames):
+                frame = av.VideoFrame.from_ndarray(np.roll(still, index * 3, axis=1),
+                                                   format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        return path.read_bytes()
 
 
 def seed_for(fmt: str) -> bytes:
