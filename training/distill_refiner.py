@@ -24,6 +24,13 @@ Session 21 started the student from the teacher's refiner pruned to its widths
         /work/runs/distill/calls-groups.pt --prune-from src/lpmatte/weights/default.safetensors \
         --run /work/runs/distill/lite-pruned --steps 6000 --lr 1e-3
 
+and the three-quarter width with ``--student lpm-e0-mid --run /work/runs/distill/mid-pruned
+--steps 2500``. Session 22 continued that run for 5000 more steps at half the rate:
+
+    python training/distill_refiner.py train --calls /work/runs/distill/calls.pt \
+        /work/runs/distill/calls-groups.pt --init /work/runs/distill/mid-pruned/last.pt \
+        --student lpm-e0-mid --run /work/runs/distill/mid-pruned-long --steps 5000 --lr 5e-4
+
 ``record`` mattes the training photos of ../shared/data (never an id of
 training/val_ids.txt) with the teacher at long sides 480 (one pass), 800 and 1792 (two
 passes), each also mirrored, and keeps every refiner call with the teacher's patches.
