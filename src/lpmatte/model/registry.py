@@ -131,7 +131,7 @@ def lpm_e0_lite() -> ModelConfig:
 def lpm_e0_mid() -> ModelConfig:
     """``lpm-e0`` with a refiner of three quarters of the widths (its refiner graph takes
     0.76 of the default's time at HD), distilled as ``lpm-e0-lite`` is (MODEL_CARD
-    "Session 20"; "Session 21" from a pruned start). Ships no weights."""
+    "Session 20"; "Session 21" from a pruned start, "Session 22" longer). Ships no weights."""
     refiner = RefinerConfig(encoder_channels=(24, 48, 48), decoder_channels=(24, 24, 12),
                             attention_dim=96, num_heads=6, mlp_dim=96)
     return replace(lpm_e0(), name="lpm-e0-mid", refiner=refiner)
