@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/bench_stability.py [--clips still-group,shake-group,walk-zoom,
 portrait-pan] [--frames 60] [--size 640x360] [--kbps 1200] [--modnet /work/peers/modnet.onnx]
-[--cache /tmp/lpmatte-stability] [--save-frames DIR]``.
+[--baseline former.safetensors] [--cache /tmp/lpmatte-stability] [--save-frames DIR]``.
 
 Each clip composites soft-alpha cutouts of held-out people (``training/val_ids.txt``; alpha and
 foreground from ``/work/data/soft/<set>``) over a busy wallpaper (``/work/data/bg``), then
@@ -28,7 +28,12 @@ true alpha changed (the parts of the picture that stand still: away from moving 
 move a band of "static" pixels with them for any matte whose edge is not exact); moving
 x 1e3 = mean |a_t - g_t| over pixels whose true alpha changed by more than 0.01 (a lag shows
 up here). A second table splits each model method's flicker by where it starts
-(:func:`flicker_sources`). Built clips and model outputs are cached under ``--cache``;
+(:func:`flicker_sources`). With ``--baseline MODEL`` (the weights ``lpmatte video`` shipped when
+issue 20 was filed: ``git show 34e27e7:src/lpmatte/weights/default.safetensors``), that model
+runs with the coarse filter only, as ``lpmatte video`` did then, and a third table holds the
+issue's acceptance per clip (:func:`acceptance_row`): the default's flicker and still flicker
+against the baseline's (how many times lower) and MODNet's, and its moving error against
+per-frame. Built clips and model outputs are cached under ``--cache``;
 ``s/frame`` is the time spent in this run (a cached model output costs only its loading; the
 ``AlphaHold`` methods always run, so theirs is the hold's own cost).
 """
@@ -329,6 +334,31 @@ def cached(path: Path, compute) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- metrics
 
 
+def acceptance_row(rows: dict[str, dict[str, float]]) -> dict[str, float | bool]:
+    """Issue 20's acceptance on one clip from its methods' :func:`scores`: the default's
+    ``flicker`` and ``still`` as times lower than the ``baseline``'s (``*_ratio``) and whether
+    they are lower than MODNet's (``*_below_modnet``; absent without MODNet), and whether its
+    moving error is no worse than matting every frame (``moving_ok``; a static clip has none)."""
+    default, baseline = rows["default"], rows["baseline"]
+    result: dict[str, float | bool] = {}
+    for key in ("flicker", "still"):
+        result[f"{key}_ratio"] = baseline[key] / default[key] if default[key] > 0 else float("inf")
+        if "MODNet" in rows:
+            result[f"{key}_below_modnet"] = default[key] < rows["MODNet"][key]
+    moving, per_frame = default["moving"], rows["per-frame"]["moving"]
+    result["moving_ok"] = bool(np.isnan(moving) or moving <= per_frame)
+    return result
+
+
+def acceptance_line(clip: str, row: dict[str, float | bool]) -> str:
+    def below(key):
+        return {True: "yes", False: "no"}.get(row.get(f"{key}_below_modnet"), "-")
+
+    return (f"{clip:<14}{row['flicker_ratio']:>10.1f}x{below('flicker'):>8}"
+            f"{row['still_ratio']:>10.1f}x{below('still'):>8}"
+            f"{'yes' if row['moving_ok'] else 'no':>12}")
+
+
 def away_from_change(static: np.ndarray, distance: int = STILL_DISTANCE) -> np.ndarray:
     """(T, H, W) bool ``static`` -> the static pixels with no non-static pixel within
     ``distance`` px (a square window) in the same frame pair."""
@@ -397,6 +427,9 @@ def main() -> None:
     parser.add_argument("--modnet", type=Path, default=Path("/work/peers/modnet.onnx"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lpmatte-stability"))
     parser.add_argument("--save-frames", type=Path, help="write frame 30 and its mattes here")
+    parser.add_argument("--baseline", metavar="MODEL",
+                        help="weights run with the coarse filter only, as lpmatte video ran "
+                             "when issue 20 was filed; adds the acceptance table")
     parser.add_argument("--hold-threshold", type=float, metavar="N",
                         help="AlphaHold's threshold in 1/255 (default: AlphaHold's own, as "
                              "lpmatte video runs it); the model outputs are reused from the "
@@ -409,26 +442,34 @@ def main() -> None:
     import lpmatte
 
     matter = lpmatte.load(args.model)
+    baseline = lpmatte.load(args.baseline) if args.baseline else None
     methods = ["per-frame", "coarse-only", "hold-only", "default"]
     if args.modnet.is_file():
         methods.append("MODNet")
     methods.append("steady-soft")
+    if baseline is not None:
+        methods.append("baseline")
     print(f"{args.frames} frames {width}x{height}, H.264 {args.kbps} kbit/s, "
           f"model {args.model}; x 1e3 except dtSSD")
     print(f"{'clip':<14}{'method':<13}{'MAD':>8}{'dtSSD':>8}{'flicker':>9}{'still':>8}"
           f"{'moving':>8}{'s/frame':>9}")
     totals: dict[str, list] = {name: [] for name in methods}
-    sources = []
+    sources, acceptance = [], []
     for clip in args.clips.split(","):
         frames, true, stem = build(CLIPS[clip], args.frames, width, height, args.kbps,
                                    args.cache)
         preds = {}
         for name in methods:
             started = time.perf_counter()
-            preds[name] = predict_clip(name, matter, frames, true, preds, args.modnet,
-                                       str(args.cache / stem),
-                                       model_cache_key(args.model, matter.options),
-                                       hold_options)
+            if name == "baseline":  # the baseline's own coarse-only run, cached under its key
+                preds[name] = predict_clip("coarse-only", baseline, frames, true, preds,
+                                           args.modnet, str(args.cache / stem),
+                                           model_cache_key(args.baseline, baseline.options))
+            else:
+                preds[name] = predict_clip(name, matter, frames, true, preds, args.modnet,
+                                           str(args.cache / stem),
+                                           model_cache_key(args.model, matter.options),
+                                           hold_options)
             pred = preds[name]["alphas"]
             seconds = (time.perf_counter() - started) / len(frames)
             row = scores(pred, true)
@@ -444,6 +485,9 @@ def main() -> None:
                             np.concatenate([pred[t], np.abs(pred[t] - pred[t - 1]) * 4], 1)
                             .clip(0, 1).__mul__(255).astype(np.uint8))
         sources += source_rows(clip, preds, true)
+        if baseline is not None:
+            clip_rows = {name: rows[-1] for name, rows in totals.items()}
+            acceptance.append(acceptance_line(clip, acceptance_row(clip_rows)))
     for name, rows in totals.items():
         mean = {k: np.nanmean([r[k] for r in rows]) for k in rows[0]}
         print(f"{'mean':<14}{name:<13}{mean['MAD']:8.2f}{mean['dtSSD']:8.2f}"
@@ -452,6 +496,12 @@ def main() -> None:
     print(f"{'clip':<14}{'method':<13}" + "".join(f"{s:>13}" for s in SOURCES)
           + f"{'flicker':>9}")
     print("\n".join(sources))
+    if acceptance:
+        print(f"\nissue 20's acceptance: the default against {args.baseline} (coarse filter "
+              "only) and MODNet")
+        print(f"{'clip':<14}{'flicker: x lower':>17}{'<MODNet':>8}{'still: x lower':>15}"
+              f"{'<MODNet':>8}{'moving ok':>12}")
+        print("\n".join(acceptance))
 
 
 if __name__ == "__main__":

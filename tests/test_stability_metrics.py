@@ -72,3 +72,29 @@ def test_model_cache_key_is_a_file_name_that_changes_with_the_weights(tmp_path):
     settled = bench.model_cache_key("default", InferenceOptions(settle=True))
     assert settled != bench.model_cache_key("default", InferenceOptions(settle=False))
     assert settled.startswith(bench.model_cache_key("default"))
+
+
+def _row(flicker, still, moving=float("nan")):
+    return {"flicker": flicker, "still": still, "moving": moving}
+
+
+def test_acceptance_row_reports_how_many_times_lower_and_against_modnet():
+    bench = _script()
+    rows = {"per-frame": _row(1.0, 0.2, 250.0), "default": _row(0.1, 0.01, 246.0),
+            "baseline": _row(2.0, 0.5), "MODNet": _row(0.3, 0.005)}
+    row = bench.acceptance_row(rows)
+    assert row["flicker_ratio"] == 20.0 and row["still_ratio"] == 50.0
+    assert row["flicker_below_modnet"] is True and row["still_below_modnet"] is False
+    assert row["moving_ok"] is True
+    rows["default"]["moving"] = 251.0  # a lag: worse than matting every frame
+    assert bench.acceptance_row(rows)["moving_ok"] is False
+    line = bench.acceptance_line("walk-zoom", bench.acceptance_row(rows))
+    assert "20.0x" in line and "50.0x" in line and line.split()[-1] == "no"
+
+
+def test_acceptance_row_of_a_static_clip_without_modnet():
+    bench = _script()
+    rows = {"per-frame": _row(0.3, 0.3), "default": _row(0.0, 0.0), "baseline": _row(0.5, 0.5)}
+    row = bench.acceptance_row(rows)
+    assert row["flicker_ratio"] == float("inf") and "flicker_below_modnet" not in row
+    assert row["moving_ok"] is True  # nothing moves, so nothing can lag
