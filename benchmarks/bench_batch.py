@@ -6,6 +6,8 @@ approaches when decoding and encoding hide behind inference.
     python benchmarks/bench_batch.py --count 200 --model default
     python benchmarks/bench_batch.py --images /work/shared/data/flickr-portraits/images \
         --size hd --count 16
+    python benchmarks/bench_batch.py --images DIR --size hd --count 12 --format rgba \
+        --png-compression 6 1      # PNG levels side by side: each mode runs once per level
 
 Images are made under a temporary folder and deleted afterwards: crops of
 examples/astronaut.png (see :func:`make_images`), or with --images the first --count photos
@@ -28,6 +30,7 @@ from PIL import Image, ImageEnhance
 
 import lpmatte
 from lpmatte.apps.images import matte_files
+from lpmatte.media.image_io import PNG_COMPRESSION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,6 +103,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="alternating rounds per mode")
     parser.add_argument("--images", default=None, help="real photos instead of crops")
     parser.add_argument("--size", default="hd", help="with --images: hd, 4k or WxH")
+    parser.add_argument("--png-compression", type=int, nargs="+", default=[PNG_COMPRESSION],
+                        metavar="LEVEL", help="zlib levels of the outputs, taking turns")
     args = parser.parse_args(argv)
     matter = lpmatte.load(args.model, device="cpu")
     backend = getattr(matter.backend, "name", type(matter.backend).__name__)
@@ -113,20 +118,28 @@ def main(argv=None) -> int:
         args.count = len(paths)
         matte_files(matter, [str(folder / "in")], folder / "warm", args.format,
                     progress=False)  # warm-up: lazy exports, caches, allocator
-        rates: dict[str, list[float]] = {"serial": [], "overlapped": [], "model alone": []}
+        modes = [f"{mode}, level {level}" for level in args.png_compression
+                 for mode in ("serial", "overlapped")] + ["model alone"]
+        rates: dict[str, list[float]] = {mode: [] for mode in modes}
         for round_ in range(args.repeats):
             for mode in rates:
                 if mode == "model alone":
                     rates[mode].append(model_rate(matter, paths))
                 else:
-                    out = folder / f"{mode.replace(' ', '-')}{round_}"
+                    name, level = mode.split(", level ")
+                    out = folder / f"{name}{level}-{round_}"
                     result = matte_files(matter, [str(folder / "in")], out, args.format,
-                                         progress=False, overlap=mode == "overlapped")
+                                         progress=False, overlap=name == "overlapped",
+                                         png_compression=int(level))
                     assert len(result.written) == args.count, result.failures[:3]
                     rates[mode].append(result.images_per_second)
-                print(f"  round {round_} {mode:11s} {rates[mode][-1]:7.2f} images/s")
+                    megabytes = sum(path.stat().st_size for path in result.written) / 1e6
+                    print(f"  round {round_} {mode:22s} {rates[mode][-1]:7.2f} images/s, "
+                          f"{megabytes:.1f} MB written")
+                    continue
+                print(f"  round {round_} {mode:22s} {rates[mode][-1]:7.2f} images/s")
     for mode, values in rates.items():
-        print(f"{mode:11s} best {max(values):.2f} images/s, median "
+        print(f"{mode:22s} best {max(values):.2f} images/s, median "
               f"{sorted(values)[len(values) // 2]:.2f}")
     return 0
 

@@ -106,3 +106,40 @@ def test_a_folder_run_reports_its_throughput(folder, tmp_path, capsys):
     code, _, err = _run([str(folder), "-o", str(tmp_path / "quiet"), "--model", "lpm-s",
                          "--quiet"], capsys)
     assert code == 0 and "images/s" not in err
+
+
+def test_png_compression_trades_size_for_time_and_keeps_the_pixels(tmp_path, portrait, capsys):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(portrait(240, 180)).save(photo)
+    sizes, pixels = {}, {}
+    for level in ("0", "9"):
+        out = tmp_path / f"level{level}"
+        args = [str(photo), "-o", str(out), "--format", "rgba", "--model", "lpm-s",
+                "--png-compression", level]
+        code, _, err = _run(args, capsys)
+        assert code == 0, err
+        sizes[level] = (out / "photo.png").stat().st_size
+        with Image.open(out / "photo.png") as image:
+            pixels[level] = np.asarray(image)
+    assert sizes["0"] > 2 * sizes["9"]  # level 0 stores the pixels uncompressed
+    assert np.array_equal(pixels["0"], pixels["9"])
+
+
+@pytest.mark.parametrize("level", ["10", "-1", "fast"])
+def test_a_bad_png_compression_is_refused_before_any_work(level, folder, tmp_path, capsys):
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["matte", str(folder / "gray.jpg"), "-o", str(out), "--png-compression", level])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "0 to 9" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_matte_files_refuses_a_bad_png_compression_before_writing(folder, tmp_path):
+    from lpmatte.apps.images import matte_files
+    from lpmatte.errors import LpmatteError
+
+    out = tmp_path / "o"
+    with pytest.raises(LpmatteError, match="0 to 9"):
+        matte_files(None, [str(folder)], out, png_compression=12, progress=False)
+    assert not out.exists() or not any(out.iterdir())

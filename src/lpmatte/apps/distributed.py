@@ -26,7 +26,7 @@ from lpmatte.apps.images import (
 from lpmatte.apps.manifest import COLUMNS, Manifest, Row
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.options import InferenceOptions
-from lpmatte.media.image_io import DEFAULT_MAX_PIXELS
+from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, PNG_COMPRESSION
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,7 @@ def matte_files_ray(inputs: list[str], outdir: str | Path, fmt: str = "alpha",
                     model: str = "default", backend: str = "auto", overwrite: bool = False,
                     manifest: str | Path | None = None,
                     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                    png_compression: int = PNG_COMPRESSION,
                     **inference_choices) -> BatchResult:
     """:func:`lpmatte.apps.images.matte_files` on Ray: same outputs, manifest and result.
     ``inference_choices`` (lowres_side, flip_tta, max_regions, settle, deblock) as
@@ -138,7 +139,7 @@ def matte_files_ray(inputs: list[str], outdir: str | Path, fmt: str = "alpha",
     ray = import_ray()
     spec = ModelSpec.resolve(model, backend, **inference_choices)  # fails before Ray starts
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
-                                            max_pixels)
+                                            max_pixels, png_compression)
     with Manifest(manifest) as log:
         result = record_planned(log, failures, done)
         if todo:

@@ -24,6 +24,8 @@ from lpmatte.media.compose import composite_image, cutout_image, parse_backgroun
 from lpmatte.media.image_io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
+    PNG_COMPRESSION,
+    check_png_compression,
     read_rgb,
     save_png,
     to_uint8,
@@ -44,12 +46,14 @@ class Job:
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """What is written for each image: ``fmt`` (see :data:`FORMATS`) and, for composites,
-    the background (an RGB array or colour from :func:`parse_background`)."""
+    """What is written for each image: ``fmt`` (see :data:`FORMATS`), for composites the
+    background (an RGB array or colour from :func:`parse_background`), and the PNG files'
+    zlib level."""
 
     fmt: str = "alpha"
     background: object = None
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    png_compression: int = PNG_COMPRESSION
 
 
 @dataclass
@@ -201,7 +205,8 @@ def predict(matter, image: np.ndarray):
 def encode(job: Job, image: np.ndarray, prediction, options: RenderOptions) -> int:
     """Write the output of ``job`` atomically; returns its size in bytes."""
     alpha, trimap = prediction
-    save_png(job.target, render(image, alpha, trimap, options.fmt, options.background))
+    save_png(job.target, render(image, alpha, trimap, options.fmt, options.background),
+             options.png_compression)
     return job.target.stat().st_size
 
 
@@ -280,10 +285,11 @@ def run_serial(matter, jobs: Iterator[Job], options: RenderOptions, record) -> N
 
 
 def prepare(inputs: list[str], outdir: str | Path, fmt: str, background, overwrite: bool,
-            max_pixels: int | None):
+            max_pixels: int | None, png_compression: int = PNG_COMPRESSION):
     """Everything before the work: (options, jobs to do, jobs already complete, failures)."""
     if fmt not in FORMATS:
         raise LpmatteError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    check_png_compression(png_compression)
     plate = background
     if fmt == "composite" and (plate is None or isinstance(plate, str)):
         plate = parse_background(plate)
@@ -294,14 +300,15 @@ def prepare(inputs: list[str], outdir: str | Path, fmt: str, background, overwri
     done = [] if overwrite else [job for job in planned if is_complete(job.target)]
     complete = {job.target for job in done}
     todo = [job for job in planned if job.target not in complete]
-    return RenderOptions(fmt, plate, max_pixels), todo, done, failures + collisions
+    return (RenderOptions(fmt, plate, max_pixels, png_compression), todo, done,
+            failures + collisions)
 
 
 def matte_files(matter, inputs: list[str], outdir: str | Path, fmt: str = "alpha",
                 background=None, progress: bool = True, overwrite: bool = False,
                 manifest: str | Path | None = None,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                overlap: bool = True) -> BatchResult:
+                overlap: bool = True, png_compression: int = PNG_COMPRESSION) -> BatchResult:
     """Matte every image in ``inputs`` into ``outdir``; failures are collected, not raised.
 
     Args:
@@ -313,9 +320,11 @@ def matte_files(matter, inputs: list[str], outdir: str | Path, fmt: str = "alpha
             :class:`~lpmatte.apps.manifest.Manifest`); rows of an earlier run are merged.
         max_pixels: refuse images above this many pixels before decoding (None: no limit).
         overlap: decode, infer and encode in three threads (False: one after the other).
+        png_compression: zlib level of the PNG outputs, 0-9 (higher: smaller files, slower;
+            :data:`~lpmatte.media.image_io.PNG_COMPRESSION` by default).
     """
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
-                                            max_pixels)
+                                            max_pixels, png_compression)
     with Manifest(manifest) as log:
         result = record_planned(log, failures, done)
         bar = progress_bar(len(todo), progress)

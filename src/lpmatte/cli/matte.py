@@ -14,7 +14,7 @@ from lpmatte.cli.common import (
 )
 from lpmatte.errors import LpmatteError
 from lpmatte.media.compose import parse_background
-from lpmatte.media.image_io import DEFAULT_MAX_PIXELS
+from lpmatte.media.image_io import DEFAULT_MAX_PIXELS, PNG_COMPRESSION, check_png_compression
 
 EXAMPLES = """\
 examples:
@@ -52,6 +52,11 @@ def register(subparsers) -> None:
     parser.add_argument("--max-pixels", type=parse_max_pixels, default=DEFAULT_MAX_PIXELS,
                         metavar="N", help=f"refuse images above N pixels before decoding "
                                           f"(default {DEFAULT_MAX_PIXELS}; 0: no limit)")
+    parser.add_argument("--png-compression", type=parse_png_compression,
+                        default=PNG_COMPRESSION, metavar="0-9",
+                        help=f"zlib level of the PNG outputs: higher is smaller and slower "
+                             f"(default {PNG_COMPRESSION}; 6, Pillow's default, made HD "
+                             f"cutouts 20 %% smaller and took 4.7x as long to write)")
     parser.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                         help="run on a Ray cluster (address, or 'auto' for the one started "
                              "with 'ray start'; alone: auto; needs lpmatte[distributed])")
@@ -64,6 +69,17 @@ def register(subparsers) -> None:
                         help="with --ray: GPUs per actor (default 0: CPU actors)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+def parse_png_compression(text: str) -> int:
+    """A zlib level 0-9, for argparse."""
+    import argparse
+
+    try:
+        return check_png_compression(int(text))
+    except (ValueError, LpmatteError):
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 9, got "
+                                         f"'{text}'") from None
 
 
 def ray_address(args) -> str | None:
@@ -90,11 +106,13 @@ def run(args) -> int:
         result = matte_files_ray(
             args.inputs, args.output, args.format, background, ray, model=args.model,
             backend=args.backend, overwrite=args.overwrite, manifest=args.manifest,
-            max_pixels=args.max_pixels, **inference_choices(args))
+            max_pixels=args.max_pixels, png_compression=args.png_compression,
+            **inference_choices(args))
     else:
         result = matte_files(load_matter(args), args.inputs, args.output, args.format,
                              background, progress=not args.quiet, overwrite=args.overwrite,
-                             manifest=args.manifest, max_pixels=args.max_pixels)
+                             manifest=args.manifest, max_pixels=args.max_pixels,
+                             png_compression=args.png_compression)
     return report(result, quiet=args.quiet)
 
 

@@ -19,11 +19,13 @@ COLOUR_FORMATS = ("jpg", "png")
 def save_rgb(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Float HxWx3 in [0, 1] -> 8-bit PNG or JPEG (quality 95) by suffix, atomically."""
     from lpmatte.files import atomic_write
-    from lpmatte.media.image_io import to_uint8
+    from lpmatte.media.image_io import save_png, to_uint8
 
+    if Path(path).suffix.lower() not in (".jpg", ".jpeg"):
+        save_png(path, to_uint8(rgb))
+        return
     image = Image.fromarray(to_uint8(rgb))
-    options = {"quality": 95} if Path(path).suffix.lower() in (".jpg", ".jpeg") else {}
-    atomic_write(path, lambda tmp: image.save(tmp, **options))
+    atomic_write(path, lambda tmp: image.save(tmp, format="JPEG", quality=95))
 
 
 def solve_fg_bg_file(image_path: Path, alpha_path: Path, fg_path: Path, bg_path: Path) -> None:

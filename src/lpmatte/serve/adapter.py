@@ -10,9 +10,10 @@ from lpmatte.apps.images import FORMATS, render
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.temporal import video_predictor
 from lpmatte.media.compose import parse_color
-from lpmatte.media.image_io import check_pixels, load_rgb, read_rgb, to_uint8
+from lpmatte.media.image_io import check_pixels, load_rgb, png_bytes, read_rgb, to_uint8
 from lpmatte.model.registry import list_models
 from lpmatte.version import __version__
 
 __all__ = ["FORMATS", "LpmatteError", "__version__", "check_pixels", "list_models",
-           "load_rgb", "parse_color", "render", "read_rgb", "to_uint8", "video_predictor"]
+           "load_rgb", "parse_color", "png_bytes", "render", "read_rgb", "to_uint8",
+           "video_predictor"]

@@ -15,6 +15,7 @@ from lpmatte.serve.adapter import (
     LpmatteError,
     check_pixels,
     parse_color,
+    png_bytes,
     read_rgb,
     render,
     to_uint8,
@@ -146,10 +147,9 @@ def matte_image(matter, image: Image.Image, options: MatteOptions) -> MatteResul
 
 
 def encode(pixels: np.ndarray, output: str) -> bytes:
+    if output != "jpeg":
+        return png_bytes(pixels)
     buffer = io.BytesIO()
-    picture = Image.fromarray(np.ascontiguousarray(pixels))
-    if output == "jpeg":
-        picture.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    else:
-        picture.save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="JPEG",
+                                                       quality=JPEG_QUALITY)
     return buffer.getvalue()

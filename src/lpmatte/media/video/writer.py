@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from lpmatte.errors import LpmatteError
+from lpmatte.media.image_io import png_bytes
 from lpmatte.media.video.encoders import Encoder
 from lpmatte.media.video.pyav import import_av
 
@@ -120,13 +121,13 @@ class PngSequenceWriter:
         self.count = 0
 
     def write(self, rgb: np.ndarray, alpha: np.ndarray | None, pts: int) -> None:
-        import cv2
-
-        rgba = pack_frame(rgb, alpha, "rgba")
         path = self.folder / FRAME_NAME.format(self.count)
-        # OpenCV releases the GIL while compressing; level 3 is much faster than Pillow's 6
-        if not cv2.imwrite(str(path), rgba[..., [2, 1, 0, 3]], [cv2.IMWRITE_PNG_COMPRESSION, 3]):
-            raise LpmatteError(f"{path}: could not write")
+        # OpenCV's libpng releases the GIL while compressing, so the model thread goes on
+        data = png_bytes(pack_frame(rgb, alpha, "rgba"))
+        try:
+            path.write_bytes(data)
+        except OSError as error:
+            raise LpmatteError(f"{path}: could not write ({error.strerror})") from None
         self.count += 1
 
     def close(self) -> None:
