@@ -320,7 +320,8 @@ def matte_files(matter, inputs: list[str], outdir: str | Path, fmt: str = "alpha
             :class:`~lpmatte.apps.manifest.Manifest`); rows of an earlier run are merged.
         max_pixels: refuse images above this many pixels before decoding (None: no limit).
         overlap: decode, infer and encode in three threads (False: one after the other).
-        png_compression: zlib level of the PNG outputs, 0-9 (higher: smaller files, slower;
+        png_compression: zlib level of the PNG outputs, 0-9 (see
+            :func:`~lpmatte.media.image_io.png_bytes`;
             :data:`~lpmatte.media.image_io.PNG_COMPRESSION` by default).
     """
     options, todo, done, failures = prepare(inputs, outdir, fmt, background, overwrite,
