@@ -76,14 +76,15 @@ def composite(foreground: np.ndarray, alpha: np.ndarray, background) -> np.ndarr
 
 
 def rgba(foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Stack foreground colours (HxWx3) and alpha (HxW) into an HxWx4 float image."""
-    return np.concatenate([foreground, alpha[..., None]], axis=2)
+    """Foreground colours (HxWx3) and alpha (HxW), float in [0, 1], as one uint8 HxWx4
+    image (each converted on its own: no float HxWx4 copy)."""
+    return np.concatenate([to_uint8(foreground), to_uint8(alpha)[..., None]], axis=2)
 
 
 def cutout_image(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """uint8 HxWx4: estimated foreground colours of ``image`` (HxWx3, float in [0, 1] or
     uint8) with ``alpha``."""
-    return to_uint8(rgba(estimate_foreground(float_rgb(image), alpha), alpha))
+    return rgba(estimate_foreground(float_rgb(image), alpha), alpha)
 
 
 def composite_image(image: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
