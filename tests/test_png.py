@@ -37,6 +37,7 @@ def test_level_0_stores_and_the_others_compress():
 @pytest.mark.parametrize("array,level", [
     (np.zeros((8, 8), np.float32), 1),
     (np.zeros((8, 8, 2), np.uint8), 1),
+    (np.zeros((0, 8), np.uint8), 1),
     (np.zeros((8, 8), np.uint8), 10),
     (np.zeros((8, 8), np.uint8), True),
 ])

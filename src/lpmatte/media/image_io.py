@@ -249,9 +249,9 @@ def png_bytes(array: np.ndarray, compression: int = PNG_COMPRESSION) -> bytes:
     Levels 1-3 use zlib's run-length strategy (see :data:`PNG_COMPRESSION`), 4-9 its
     default one, 0 stores the pixels uncompressed."""
     array = np.ascontiguousarray(array)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or array.size == 0 or (
             array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise LpmatteError(f"PNG needs a uint8 HxW, HxWx3 or HxWx4 array, got "
+        raise LpmatteError(f"PNG needs a non-empty uint8 HxW, HxWx3 or HxWx4 array, got "
                            f"{array.dtype} {array.shape}")
     if array.ndim == 3:
         code = cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
@@ -260,7 +260,7 @@ def png_bytes(array: np.ndarray, compression: int = PNG_COMPRESSION) -> bytes:
     if 1 <= compression <= 3:
         params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
     ok, data = cv2.imencode(".png", array, params)
-    if not ok:  # pragma: no cover - libpng fails only on arrays checked above
+    if not ok:  # pragma: no cover - libpng refuses none of the arrays checked above
         raise LpmatteError(f"PNG encoding failed for a {array.shape} array")
     return data.tobytes()
 
