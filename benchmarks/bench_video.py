@@ -25,7 +25,7 @@ import torch
 
 import lpmatte
 from lpmatte.apps.video import composer, convert_video, make_background, make_writer, resolve_target
-from lpmatte.inference.temporal import TemporalStabilizer
+from lpmatte.inference.temporal import video_predictor
 from lpmatte.media.video.output import AtomicOutput
 from lpmatte.media.video.pyav import import_av
 from lpmatte.media.video.reader import VideoSource
@@ -90,11 +90,12 @@ class SleepingMatter:
 
 
 def model_only_fps(matter, images: list[np.ndarray], stabilize: bool) -> float:
-    """Frames per second of ``predict`` alone (same stabiliser work as the video run)."""
-    stabilizer = TemporalStabilizer() if stabilize else None
+    """Frames per second of the model alone, with the same stabilisation as the video run
+    (:func:`~lpmatte.inference.temporal.video_predictor`: the coarse filter and the hold)."""
+    predict = video_predictor(matter, stabilize)
     started = time.perf_counter()
     for image in images:
-        matter.run(image, coarse_filter=stabilizer).alpha_array()
+        predict(image)
     return len(images) / (time.perf_counter() - started)
 
 
@@ -131,13 +132,13 @@ def serial_fps(matter, clip: Path, output: Path, format: str, stabilize: bool) -
     target = resolve_target(output, format)
     source = VideoSource(clip)
     compose = composer(format, make_background(format, None))
-    stabilizer = TemporalStabilizer() if stabilize else None
+    predict = video_predictor(matter, stabilize)
     started = time.perf_counter()
     frames = 0
     with AtomicOutput(target.path, folder=target.is_folder) as tmp:
         writer = make_writer(target, source, tmp, audio=False, notice=lambda message: None)
         for frame in source.decode():
-            alpha = matter.run(frame.image, coarse_filter=stabilizer).alpha_array()
+            alpha = predict(frame.image)
             writer.write(*compose(frame.image, alpha), frame.pts)
             frames += 1
         writer.close()
