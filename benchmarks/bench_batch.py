@@ -123,6 +123,7 @@ def main(argv=None) -> int:
         rates: dict[str, list[float]] = {mode: [] for mode in modes}
         for round_ in range(args.repeats):
             for mode in rates:
+                written = ""
                 if mode == "model alone":
                     rates[mode].append(model_rate(matter, paths))
                 else:
@@ -134,10 +135,8 @@ def main(argv=None) -> int:
                     assert len(result.written) == args.count, result.failures[:3]
                     rates[mode].append(result.images_per_second)
                     megabytes = sum(path.stat().st_size for path in result.written) / 1e6
-                    print(f"  round {round_} {mode:22s} {rates[mode][-1]:7.2f} images/s, "
-                          f"{megabytes:.1f} MB written")
-                    continue
-                print(f"  round {round_} {mode:22s} {rates[mode][-1]:7.2f} images/s")
+                    written = f", {megabytes:.1f} MB written"
+                print(f"  round {round_} {mode:22s} {rates[mode][-1]:7.2f} images/s{written}")
     for mode, values in rates.items():
         print(f"{mode:22s} best {max(values):.2f} images/s, median "
               f"{sorted(values)[len(values) // 2]:.2f}")

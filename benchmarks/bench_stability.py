@@ -453,6 +453,12 @@ def main() -> None:
           f"model {args.model}; x 1e3 except dtSSD")
     print(f"{'clip':<14}{'method':<13}{'MAD':>8}{'dtSSD':>8}{'flicker':>9}{'still':>8}"
           f"{'moving':>8}{'s/frame':>9}")
+    # (method run, model, cache key) of each column; a key hashes the weights, so once
+    runs = {name: (name, matter, model_cache_key(args.model, matter.options))
+            for name in methods}
+    if baseline is not None:  # the baseline's own coarse-only run, cached under its key
+        runs["baseline"] = ("coarse-only", baseline,
+                            model_cache_key(args.baseline, baseline.options))
     totals: dict[str, list] = {name: [] for name in methods}
     sources, acceptance = [], []
     for clip in args.clips.split(","):
@@ -461,15 +467,9 @@ def main() -> None:
         preds = {}
         for name in methods:
             started = time.perf_counter()
-            if name == "baseline":  # the baseline's own coarse-only run, cached under its key
-                preds[name] = predict_clip("coarse-only", baseline, frames, true, preds,
-                                           args.modnet, str(args.cache / stem),
-                                           model_cache_key(args.baseline, baseline.options))
-            else:
-                preds[name] = predict_clip(name, matter, frames, true, preds, args.modnet,
-                                           str(args.cache / stem),
-                                           model_cache_key(args.model, matter.options),
-                                           hold_options)
+            method, model, key = runs[name]
+            preds[name] = predict_clip(method, model, frames, true, preds, args.modnet,
+                                       str(args.cache / stem), key, hold_options)
             pred = preds[name]["alphas"]
             seconds = (time.perf_counter() - started) / len(frames)
             row = scores(pred, true)

@@ -248,6 +248,9 @@ def png_bytes(array: np.ndarray, compression: int = PNG_COMPRESSION) -> bytes:
     """A uint8 HxW, HxWx3 (RGB) or HxWx4 (RGBA) array as PNG file contents (OpenCV's libpng).
     Levels 1-3 use zlib's run-length strategy (see :data:`PNG_COMPRESSION`), 4-9 its
     default one, 0 stores the pixels uncompressed."""
+    params = [cv2.IMWRITE_PNG_COMPRESSION, check_png_compression(compression)]
+    if 1 <= compression <= 3:
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
     array = np.ascontiguousarray(array)
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or array.size == 0 or (
             array.ndim == 3 and array.shape[2] not in (3, 4)):
@@ -256,9 +259,6 @@ def png_bytes(array: np.ndarray, compression: int = PNG_COMPRESSION) -> bytes:
     if array.ndim == 3:
         code = cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
         array = cv2.cvtColor(array, code)
-    params = [cv2.IMWRITE_PNG_COMPRESSION, check_png_compression(compression)]
-    if 1 <= compression <= 3:
-        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
     ok, data = cv2.imencode(".png", array, params)
     if not ok:  # pragma: no cover - libpng refuses none of the arrays checked above
         raise LpmatteError(f"PNG encoding failed for a {array.shape} array")
