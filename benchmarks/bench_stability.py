@@ -233,10 +233,12 @@ def matte_clip(predict, frames: np.ndarray) -> np.ndarray:
 def model_outputs(matter, frames: np.ndarray, coarse_filter=None) -> dict[str, np.ndarray]:
     """Every frame through ``matter.run`` (with ``coarse_filter``, in order): the final
     alphas and, per 1/8 cell, the trimap class and whether the refiner ran there (what
-    :func:`flicker_sources` needs)."""
+    :func:`flicker_sources` needs). The zoom for small people is fixed by the first frame,
+    as :func:`video_predictor` fixes it."""
     alphas, classes, refined = [], [], []
+    clip = matter.for_clip(frames[0])
     for frame in frames:
-        output = matter.run(frame, coarse_filter=coarse_filter)
+        output = clip.run(frame, coarse_filter=coarse_filter)
         alphas.append(output.alpha_array())
         classes.append(output.trimap_probs[0].argmax(0).cpu().numpy().astype(np.uint8))
         cells = np.zeros(classes[-1].shape, bool)

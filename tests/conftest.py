@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from lpmatte.model.registry import create_config
+
 torch.set_num_threads(1)
 # eager PyTorch in tests: the ONNX backends export (and cache) a model on first load,
 # which tests of other features should neither wait for nor write into the user's cache
@@ -78,3 +80,31 @@ def reference():
     spec.loader.exec_module(module)
     expected = json.loads((REFERENCE / "metric_expected.json").read_text())
     return [case() for case in module.CASES], expected
+
+
+class DiskBackend:
+    """Low-res network: a hard disk of fixed relative size (alpha logits +-8, trimap
+    foreground inside, background outside, no unknown); refiner: returns 0.25 everywhere.
+    Records the sizes the low-res network was called with."""
+
+    def __init__(self):
+        self.config = create_config("lpm-s")
+        self.lowres_sizes = []
+
+    def lowres(self, padded):
+        h, w = padded.shape[-2:]
+        self.lowres_sizes.append((h, w))
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, h // 8), torch.linspace(-1, 1, w // 8),
+                                indexing="ij")
+        inside = ((yy ** 2 + xx ** 2) < 0.5)[None, None].float()
+        trimap = torch.cat([1 - inside, torch.zeros_like(inside), inside], 1) * 10
+        return (inside * 16 - 8), trimap
+
+    def refine(self, crops, regions, neighbours, valid):
+        return torch.full((len(crops), 1, 8, 8), 0.25)
+
+
+@pytest.fixture
+def disk_backend():
+    """:class:`DiskBackend`, the class: call it for a fresh backend."""
+    return DiskBackend

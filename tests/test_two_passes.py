@@ -16,28 +16,6 @@ from lpmatte.model.registry import create_config
 from lpmatte.model.weights import save_safetensors
 
 
-class DiskBackend:
-    """Low-res network: a hard disk of fixed relative size (alpha logits +-8, trimap
-    foreground inside, background outside, no unknown); refiner: returns 0.25 everywhere.
-    Records the sizes the low-res network was called with."""
-
-    def __init__(self):
-        self.config = create_config("lpm-s")
-        self.lowres_sizes = []
-
-    def lowres(self, padded):
-        h, w = padded.shape[-2:]
-        self.lowres_sizes.append((h, w))
-        yy, xx = torch.meshgrid(torch.linspace(-1, 1, h // 8), torch.linspace(-1, 1, w // 8),
-                                indexing="ij")
-        inside = ((yy ** 2 + xx ** 2) < 0.5)[None, None].float()
-        trimap = torch.cat([1 - inside, torch.zeros_like(inside), inside], 1) * 10
-        return (inside * 16 - 8), trimap
-
-    def refine(self, crops, regions, neighbours, valid):
-        return torch.full((len(crops), 1, 8, 8), 0.25)
-
-
 def test_working_size_keeps_the_aspect_and_skips_small_images():
     assert working_size(300, 200, None) is None
     assert working_size(300, 200, 300) is None
@@ -45,8 +23,8 @@ def test_working_size_keeps_the_aspect_and_skips_small_images():
     assert working_size(1000, 333, 500) == (500, 166)
 
 
-def test_small_images_take_the_one_pass_path():
-    backend = DiskBackend()
+def test_small_images_take_the_one_pass_path(disk_backend):
+    backend = disk_backend()
     image = torch.rand(1, 3, 96, 64)
     one = run_inference(backend, image)
     two = run_inference(backend, image, InferenceOptions(lowres_side=96))
@@ -54,8 +32,8 @@ def test_small_images_take_the_one_pass_path():
     assert backend.lowres_sizes == [(96, 64), (96, 64)]
 
 
-def test_large_images_run_small_then_refine_the_outline_at_full_size():
-    backend = DiskBackend()
+def test_large_images_run_small_then_refine_the_outline_at_full_size(disk_backend):
+    backend = disk_backend()
     image = torch.rand(1, 3, 400, 300)
     output = run_inference(backend, image, InferenceOptions(lowres_side=100, deblock=False))
     assert backend.lowres_sizes == [(112, 80)]  # 100x75 padded to multiples of 16
@@ -63,7 +41,7 @@ def test_large_images_run_small_then_refine_the_outline_at_full_size():
     assert output.trimap_probs.shape == (1, 3, 50, 38)
     # the second pass refines exactly the full-size cells where the matte is in transition
     first = F.interpolate(image, size=(100, 75), mode="area")
-    first_alpha = run_inference(DiskBackend(), first, InferenceOptions(settle=False)).alpha
+    first_alpha = run_inference(disk_backend(), first, InferenceOptions(settle=False)).alpha
     upsampled = F.interpolate(first_alpha, size=(400, 300), mode="bilinear", align_corners=False)
     padded = F.pad(upsampled, (0, 4, 0, 0), mode="replicate")
     expected = transition_cells(padded)[0, 0, :50, :38].nonzero()
@@ -78,10 +56,10 @@ def test_large_images_run_small_then_refine_the_outline_at_full_size():
     assert 0 < len(expected) < 50 * 38 / 2  # a band around the outline, not everything
 
 
-def test_region_mask_forces_the_second_pass_cells():
+def test_region_mask_forces_the_second_pass_cells(disk_backend):
     mask = torch.zeros(1, 1, 50, 38, dtype=torch.bool)
     mask[0, 0, 3, 4] = True
-    output = run_inference(DiskBackend(), torch.rand(1, 3, 400, 300),
+    output = run_inference(disk_backend(), torch.rand(1, 3, 400, 300),
                            InferenceOptions(lowres_side=100), region_mask=mask)
     assert output.regions.tolist() == [[0, 3, 4]]
 
@@ -142,12 +120,12 @@ def test_uncertainty_probs_rank_cells_by_closeness_to_one_half():
     assert probs[0, 2, 0, 2] > probs[0, 0, 0, 2]  # 0.9 leans foreground
 
 
-def test_region_cap_keeps_the_most_uncertain_second_pass_cells():
+def test_region_cap_keeps_the_most_uncertain_second_pass_cells(disk_backend):
     """With max_regions the second pass refines the transition cells nearest 0.5 first."""
-    backend = DiskBackend()
+    backend = disk_backend()
     image = torch.rand(1, 3, 400, 300)
     every = run_inference(backend, image, InferenceOptions(lowres_side=100))
-    capped = run_inference(DiskBackend(), image, InferenceOptions(lowres_side=100, max_regions=5))
+    capped = run_inference(disk_backend(), image, InferenceOptions(lowres_side=100, max_regions=5))
     assert len(capped.regions) == 5 < len(every.regions)
     coarse = every.coarse_alpha[0, 0]
     closeness = (coarse - 0.5).abs()

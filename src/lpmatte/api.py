@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,10 +22,10 @@ from lpmatte.devices import resolve_device
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.backends import backend_reason, create_backend, resolve_backend
 from lpmatte.inference.options import InferenceOptions
-from lpmatte.inference.pipeline import host_threads, run_inference
+from lpmatte.inference.pipeline import clip_zoom, host_threads, run_inference
 from lpmatte.media.compose import composite_image, cutout_image, parse_background
 from lpmatte.media.image_io import load_rgb, read_rgb
-from lpmatte.model.config import ModelConfig
+from lpmatte.model.config import WHOLE_IMAGE, ModelConfig
 from lpmatte.model.factory import build_model
 from lpmatte.model.region_selection import unit_float
 from lpmatte.model.registry import create_config, list_models
@@ -130,6 +131,24 @@ class Matter:
                 return run_inference(self.backend, x, self.options, coarse_filter,
                                      region_mask, clock)
 
+    def with_options(self, **changes) -> Matter:
+        """A copy sharing this model and backend, with ``options.updated(**changes)``."""
+        matter = copy.copy(self)
+        matter.options = self.options.updated(**changes)
+        return matter
+
+    def for_clip(self, first_frame) -> Matter:
+        """This matter with the zoom for people (``options.person_height``) fixed by a
+        video's first frame: the first pass of every frame at the scale chosen for it
+        (:func:`lpmatte.inference.pipeline.clip_zoom`). Itself when there is no zoom to fix."""
+        if not self.options.person_height or self.config.kind == WHOLE_IMAGE:
+            return self
+        with host_threads(self.backend):
+            x = self._image_tensor(first_frame)
+            with torch.inference_mode():
+                scale = clip_zoom(self.backend, x, self.options)
+        return self.with_options(person_height=None, first_pass_scale=scale or "auto")
+
     def _image_tensor(self, image) -> torch.Tensor:
         """(1, 3, H, W) on the device: for 8-bit input (files, Pillow images, uint8 arrays:
         :func:`read_rgb`) a uint8 view on the CPU, which the pipeline reads as bytes
@@ -168,7 +187,8 @@ def full_res_trimap(trimap_probs: torch.Tensor, size: tuple[int, int]) -> np.nda
 def load(name_or_path: str | Path = "default", device: str = "auto", backend: str = "auto",
          lowres_side: int | str | None = "auto", flip_tta: bool | str = "auto",
          max_regions: int | str | None = "auto", settle: bool | str = "auto",
-         deblock: bool | str = "auto", **refiner_options) -> Matter:
+         deblock: bool | str = "auto", person_height: int | str | None = "auto",
+         first_pass_scale: float | str | None = "auto", **refiner_options) -> Matter:
     """Load ``"default"``, a registered name (:func:`lpmatte.list_models`), a weights file or
     an ONNX export (``.onnx``, from ``lpmatte export onnx``).
 
@@ -176,7 +196,8 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     is True): useful for tests, profiling and as a training starting point.
     ``backend`` picks what runs the networks (``auto``: the fastest that agrees with
     ``eager-fp32`` on ``device``; :mod:`lpmatte.inference.backends`).
-    ``lowres_side``, ``flip_tta``, ``max_regions``, ``settle``, ``deblock``: the
+    ``lowres_side``, ``flip_tta``, ``max_regions``, ``settle``, ``deblock``,
+    ``person_height`` (0 or None: off), ``first_pass_scale``: the
     :class:`~lpmatte.inference.options.InferenceOptions`; ``"auto"`` keeps what the
     weights' metadata says (the scale their training saw), else the paper's single
     full-resolution pass; ``lowres_side`` 0 or None: one pass.
@@ -185,7 +206,8 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     matter = _load(name_or_path, resolve_device(device), backend, refiner_options)
     matter.options = matter.options.updated(lowres_side=lowres_side, flip_tta=flip_tta,
                                             max_regions=max_regions, settle=settle,
-                                            deblock=deblock)
+                                            deblock=deblock, person_height=person_height,
+                                            first_pass_scale=first_pass_scale)
     return matter
 
 

@@ -56,6 +56,16 @@ def add_inference_arguments(parser) -> None:
                         help="smooth out the steps where neighbouring refined cells end at "
                              "different levels (8x8 blocks), except where the image has an "
                              "edge (default auto: what the weights ask for, else on)")
+    parser.add_argument("--person-height", default="auto", type=parse_person_height,
+                        metavar="N",
+                        help="when the tallest person found is shorter than N px in the first "
+                             "pass, matte again with the first pass enlarged to make them N px "
+                             "tall (small, full-body people; a video fixes the zoom on its "
+                             "first frame); 0: never (default auto: what the weights ask for)")
+    parser.add_argument("--first-pass-scale", default="auto", type=parse_first_pass_scale,
+                        metavar="S",
+                        help="run the first pass at S times the image instead of by "
+                             "--lowres-side (above 1: enlarged; default auto: by --lowres-side)")
 
 
 def inference_choices(args) -> dict:
@@ -74,12 +84,22 @@ def parse_lowres_side(text: str):
     return _parse_option(text, "lowres_side", "auto, 0 or a number of pixels >= 16")
 
 
+def parse_person_height(text: str):
+    """``auto``, 0 (no zoom for people) or a person height in pixels >= 16."""
+    return _parse_option(text, "person_height", "auto, 0 or a number of pixels >= 16")
+
+
+def parse_first_pass_scale(text: str):
+    """``auto`` or a scale of the image for the first pass."""
+    return _parse_option(text, "first_pass_scale", "auto or a scale such as 0.5 or 1.5", float)
+
+
 def parse_max_regions(text: str):
     """``auto`` or a whole number of regions >= 1."""
     return _parse_option(text, "max_regions", "auto or a whole number >= 1")
 
 
-def _parse_option(text: str, name: str, expected: str):
+def _parse_option(text: str, name: str, expected: str, kind=int):
     import argparse
 
     from lpmatte.errors import LpmatteError
@@ -88,7 +108,7 @@ def _parse_option(text: str, name: str, expected: str):
     if text == "auto":
         return text
     try:
-        value = int(text)
+        value = kind(text)
         InferenceOptions().updated(**{name: value})
     except (ValueError, LpmatteError):
         raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None

@@ -177,6 +177,9 @@ def csv_header(result: BenchmarkResult, model: str, data, area, flops: bool, mat
         "device": str(matter.device),
         "two passes above": str(matter.lowres_side or "never (one full-resolution pass)"),
         "flip tta": "on" if matter.flip_tta else "off",
+        "zoom for people": (f"first pass enlarged for people under "
+                            f"{matter.options.person_height} px" if matter.options.person_height
+                            else "off"),
         "flops": "torch FlopCounterMode, 1 multiply-add = 2 FLOPs" if flops else "not counted",
         "latency": "mean ms of predict on the model input, first image excluded",
         "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

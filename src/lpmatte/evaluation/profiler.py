@@ -65,6 +65,7 @@ class ProfileReport:
     hardware: str
     lowres_side: int | None = None  # two passes above this long side (None: one pass)
     flip_tta: bool = False  # the low-res network also ran on the mirrored image
+    person_height: int | None = None  # zoom for people shorter than this (GFLOPs leave it out)
     versions: dict[str, str] = field(default_factory=dict)
     backend_reason: str = ""  # why ``auto`` chose the backend, when it did
     freed_memory_kept: bool = False  # lpmatte.devices.keep_freed_memory was in effect
@@ -75,6 +76,8 @@ class ProfileReport:
     def table(self) -> str:
         """A human-readable summary."""
         flip = ", flip TTA" if self.flip_tta else ""
+        if self.person_height:
+            flip += f", zoom for people under {self.person_height} px"
         lines = [f"model {self.model} ({'untrained' if self.untrained else 'trained'}{flip}), "
                  f"size {self.size}, backend {self.backend}, device {self.device} "
                  f"({self.hardware}, {self.threads} threads)",
@@ -152,7 +155,8 @@ def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
         cpu_ms_median=_round(np.median(timings.cpu)),
         runs=len(totals), inputs=inputs.description, untrained=matter.untrained,
         threads=torch.get_num_threads(), hardware=hardware_name(matter.device),
-        lowres_side=matter.lowres_side, flip_tta=matter.flip_tta, versions=_versions(),
+        lowres_side=matter.lowres_side, flip_tta=matter.flip_tta,
+        person_height=matter.options.person_height, versions=_versions(),
         backend_reason=getattr(matter, "backend_reason", ""),
         freed_memory_kept=freed_memory_kept())
 

@@ -15,6 +15,7 @@ from lpmatte.errors import LpmatteError
 
 METADATA_KEY = "lpmatte_inference"
 MIN_LOWRES_SIDE = 16
+MAX_FIRST_PASS_SCALE = 4.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class InferenceOptions:
     deblock: the excess steps at the refined cells' borders are smoothed out, where the image
         has no edge there (:func:`lpmatte.inference.pipeline.deblock`). On unless a file
         says off.
+    person_height: when the tallest person found is shorter than this many pixels in the
+        first pass, the image is matted again with the first pass enlarged so that this
+        person is that tall, and that matte is kept near the people found
+        (:mod:`lpmatte.inference.person_scale`); None: never.
+    first_pass_scale: the first pass at this scale of the image instead of by
+        ``lowres_side`` (above 1: the image enlarged, the matte area-averaged back); a video
+        fixes it once for all its frames. None: by ``lowres_side``.
     """
 
     lowres_side: int | None = None
@@ -39,9 +47,19 @@ class InferenceOptions:
     max_regions: int | None = None
     settle: bool = True
     deblock: bool = True
+    person_height: int | None = None
+    first_pass_scale: float | None = None
 
     def __post_init__(self):
         side, cap = self.lowres_side, self.max_regions
+        height, scale = self.person_height, self.first_pass_scale
+        if height is not None and (not _is_int(height) or height < MIN_LOWRES_SIDE):
+            raise LpmatteError(f"person_height must be a whole number of pixels >= "
+                               f"{MIN_LOWRES_SIDE}, or 0 for off (got {height!r})")
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                                  or not 0.05 <= scale <= MAX_FIRST_PASS_SCALE):
+            raise LpmatteError(f"first_pass_scale must be a number in 0.05..."
+                               f"{MAX_FIRST_PASS_SCALE} (got {scale!r})")
         if side is not None and (not _is_int(side) or side < MIN_LOWRES_SIDE):
             raise LpmatteError(f"lowres_side must be a whole number of pixels >= "
                                f"{MIN_LOWRES_SIDE}, or 0 for full resolution (got {side!r})")
@@ -54,13 +72,15 @@ class InferenceOptions:
 
     def updated(self, **changes) -> InferenceOptions:
         """A copy with the fields in ``changes`` replaced; ``"auto"`` keeps a field as it is,
-        and a ``lowres_side`` of 0 means one full-resolution pass (None)."""
+        a ``lowres_side`` of 0 means one full-resolution pass and a ``person_height`` of 0
+        no zoom (None)."""
         given = {k: v for k, v in changes.items() if not (isinstance(v, str) and v == "auto")}
         unknown = set(given) - {f.name for f in fields(self)}
         if unknown:
             raise LpmatteError(f"unknown inference option(s): {', '.join(sorted(unknown))}")
-        if given.get("lowres_side") == 0:
-            given["lowres_side"] = None
+        for name in ("lowres_side", "person_height"):
+            if given.get(name) == 0:
+                given[name] = None
         return replace(self, **given)
 
     def to_metadata(self) -> dict[str, str]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
 from lpmatte.inference.options import InferenceOptions
+from lpmatte.inference.person_scale import near_people, tallest_person, zoom_scale
 from lpmatte.inference.resample import area_downscale, bilinear_upsample
 from lpmatte.model.config import WHOLE_IMAGE
 from lpmatte.model.lowres_network import LowResOutput
@@ -144,18 +146,49 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
                   coarse_filter=None, region_mask: torch.Tensor | None = None,
                   clock=NO_CLOCK) -> TwoStageOutput:
     """Matte ``image`` (B, 3, H, W), float in [0, 1] or uint8, on ``backend.device``: one
-    pass, or :func:`run_two_passes` for an image whose long side exceeds
-    ``options.lowres_side``, which reads a uint8 image as bytes (no float copy of it).
+    pass, :func:`run_two_passes` for an image whose long side exceeds
+    ``options.lowres_side`` (it reads a uint8 image as bytes: no float copy of it), or
+    the first pass at ``options.first_pass_scale``; then, with ``options.person_height``,
+    :func:`zoom_for_people`.
 
     ``coarse_filter`` (video stability, batch 1) and ``region_mask`` (forced cells) are
-    :func:`run_two_stages`'s.
+    :func:`run_two_stages`'s; with either, the zoom for people is not made (a video fixes
+    its scale once, :func:`lpmatte.inference.temporal.video_predictor`).
     """
     if options.flip_tta:
         backend = MirrorAveraged(backend)
     if backend.config.kind == WHOLE_IMAGE:
         return run_whole_image(backend, image, coarse_filter, clock)
     networks = BackendNetworks(backend)
-    size = working_size(*image.shape[-2:], options.lowres_side)
+    size = first_pass_size(*image.shape[-2:], options)
+    output = run_at_size(networks, image, size, options, coarse_filter, region_mask, clock)
+    if (options.person_height and options.first_pass_scale is None and coarse_filter is None
+            and region_mask is None):
+        output = zoom_for_people(networks, image, size, options, output, clock)
+    return output
+
+
+def first_pass_size(height: int, width: int,
+                    options: InferenceOptions) -> tuple[int, int] | None:
+    """Where the first pass runs: ``options.first_pass_scale`` of the image when set, else
+    :func:`working_size` by ``lowres_side``; None: one pass at full resolution."""
+    if options.first_pass_scale is None:
+        return working_size(height, width, options.lowres_side)
+    scale = options.first_pass_scale
+    size = max(1, round(height * scale)), max(1, round(width * scale))
+    return None if size == (height, width) else size
+
+
+def run_at_size(networks, image: torch.Tensor, size: tuple[int, int] | None,
+                options: InferenceOptions, coarse_filter=None,
+                region_mask: torch.Tensor | None = None, clock=NO_CLOCK) -> TwoStageOutput:
+    """The matte of ``image`` with its first pass at ``size`` (None: full resolution),
+    settled and deblocked as ``options`` say."""
+    height, width = image.shape[-2:]
+    if size is not None and size[0] * size[1] > height * width:
+        if region_mask is not None:
+            raise ValueError("region_mask needs a first pass at or below full resolution")
+        return run_enlarged(networks, image, size, options, coarse_filter, clock)
     if size is not None:  # settles its full-resolution base itself, before pasting
         output = run_two_passes(networks, image, size, options.max_regions, coarse_filter,
                                 region_mask, clock, options.settle)
@@ -171,6 +204,77 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
         with clock.stage("paste"):
             output.alpha = deblock(output.alpha, image, networks.config.refiner.region_size)
     return output
+
+
+def run_enlarged(networks, image: torch.Tensor, size: tuple[int, int],
+                 options: InferenceOptions, coarse_filter=None,
+                 clock=NO_CLOCK) -> TwoStageOutput:
+    """One pass on ``image`` bilinearly enlarged to ``size``, its matte area-averaged back.
+
+    The regions are mapped onto the image's own 1/8 grid (each enlarged cell to the cell
+    holding its top-left pixel); the patches are those of the enlarged image."""
+    height, width = image.shape[-2:]
+    rows, cols = grid_size(height, width)
+    with clock.stage("preprocess"):
+        big = bilinear_upsample(unit_float(image).contiguous(), size)
+    output = run_two_stages(networks, big, coarse_filter=coarse_filter, clock=clock,
+                            max_regions=options.max_regions)
+    alpha = output.alpha
+    with clock.stage("paste"):
+        if options.settle:
+            alpha = settle_unrefined(alpha, output.regions)
+        if options.deblock:
+            alpha = deblock(alpha, big, networks.config.refiner.region_size)
+        alpha = area_downscale(alpha, (height, width)).clamp_(0, 1)
+        regions = output.regions.clone()
+        regions[:, 1] = regions[:, 1] * height // size[0]
+        regions[:, 2] = regions[:, 2] * width // size[1]
+        coarse = F.avg_pool2d(pad_to_multiple(alpha, 8), 8)
+        trimap = F.interpolate(output.trimap_probs, size=(rows, cols), mode="nearest")
+    return TwoStageOutput(alpha, coarse[..., :rows, :cols], trimap, output.side_outputs,
+                          torch.unique(regions, dim=0), output.patches)
+
+
+def zoom_for_people(networks, image: torch.Tensor, size: tuple[int, int] | None,
+                    options: InferenceOptions, output: TwoStageOutput,
+                    clock=NO_CLOCK) -> TwoStageOutput:
+    """``output`` (whose first pass ran at ``size``), with its matte replaced near the
+    people it found by that of a first pass enlarged so that the tallest of them is
+    ``options.person_height`` px tall there (:mod:`lpmatte.inference.person_scale`);
+    ``output`` itself when they are tall enough already."""
+    height, width = image.shape[-2:]
+    with clock.stage("selection"):
+        scale, tallest = people_zoom(output.alpha, size, options)
+    if scale is None:
+        return output
+    zoomed_size = max(1, round(height * scale)), max(1, round(width * scale))
+    zoomed = run_at_size(networks, image, zoomed_size, options, clock=clock)
+    with clock.stage("paste"):
+        output.alpha = torch.where(near_people(output.alpha, tallest), zoomed.alpha,
+                                   output.alpha)
+    return output
+
+
+def people_zoom(alpha: torch.Tensor, size: tuple[int, int] | None,
+                options: InferenceOptions) -> tuple[float | None, int]:
+    """(the enlarged first pass's scale or None, the tallest person's height in px) for a
+    matte ``alpha`` (1, 1, H, W) whose first pass ran at ``size`` (None: full resolution)."""
+    height, width = alpha.shape[-2:]
+    tallest = tallest_person(alpha)
+    first_scale = 1.0 if size is None else size[0] / height
+    return zoom_scale(tallest, (height, width), first_scale, options.person_height,
+                      options.lowres_side), tallest
+
+
+def clip_zoom(backend, image: torch.Tensor, options: InferenceOptions) -> float | None:
+    """The first-pass scale :func:`zoom_for_people` would choose for ``image`` (None: no
+    zoom), which a video keeps for all its frames (one scale: the temporal filters hold
+    state on one grid, and a scale that changed between frames would flicker itself)."""
+    if not options.person_height:
+        return None
+    single = replace(options, person_height=None)
+    output = run_inference(backend, image, single)
+    return people_zoom(output.alpha, first_pass_size(*image.shape[-2:], single), options)[0]
 
 
 def deblock(alpha: torch.Tensor, image: torch.Tensor, cell: int = 8,

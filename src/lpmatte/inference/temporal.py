@@ -312,13 +312,22 @@ def dilate(values: np.ndarray, radius: int) -> np.ndarray:
 def video_predictor(matter, stabilize: bool = True):
     """``image uint8 (H, W, 3) -> alpha float (H, W)`` for the frames of one video, in order.
 
+    The zoom for small people is fixed by the first frame (:meth:`lpmatte.api.Matter.for_clip`).
     With ``stabilize``: a :class:`TemporalStabilizer` between the two stages and an
     :class:`AlphaHold` on the output; without: every frame on its own.
     """
+    clip = {}
+
+    def clip_matter(image):
+        if "matter" not in clip:
+            clip["matter"] = matter.for_clip(image)
+        return clip["matter"]
+
     if not stabilize:
-        return lambda image: matter.run(image).alpha_array()
+        return lambda image: clip_matter(image).run(image).alpha_array()
     coarse, hold = TemporalStabilizer(), AlphaHold()
-    return lambda image: hold(image, matter.run(image, coarse_filter=coarse).alpha_array())
+    return lambda image: hold(image, clip_matter(image).run(image, coarse_filter=coarse)
+                              .alpha_array())
 
 
 def dtssd(pred: np.ndarray, true: np.ndarray) -> float:

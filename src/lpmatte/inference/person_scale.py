@@ -1,0 +1,76 @@
+"""Person-size normalisation of the first pass: small people are matted on an enlarged image.
+
+The low-res network was trained on people a few hundred pixels tall (photos of at most 800
+px, cropped to 320 and zoomed 0.5-1.5x; composites with people at 8-100 % of the crop). The
+two-pass mode shrinks every image to one long side, so the full-body people of a group
+photo or a wide video frame reach it 80-250 px tall, and there its edges are twice as wide
+as the truth and gaps between legs fill in (MODEL_CARD "Session 24"). When the tallest
+person the first run finds is shorter than ``InferenceOptions.person_height`` in the first
+pass, the image is matted again with the first pass enlarged so that this person is that
+tall, and the new matte replaces the old one near the people found. Only near them: on an
+enlarged image the low-res network also sees bokeh discs and textures at a scale where some
+look like heads (false positives far from anyone, seen on training composites).
+
+The functions here read a matte and return numbers or masks; the pipeline
+(:func:`lpmatte.inference.pipeline.run_inference`) runs the passes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CELL = 8  # people are measured on the 1/8 grid: exact enough, and cheap at 4K
+MIN_PERSON_AREA = 0.002  # share of the image: smaller blobs are not people to zoom for
+MAX_ENLARGEMENT = 2.0  # the zoomed first pass sees the image at most twice its size ...
+MAX_SIDE_FACTOR = 2  # ... and a long side at most twice lowres_side (4x its pixels)
+MIN_GAIN = 1.1  # a zoom below 10 % is not worth a second run
+NEAR_FRACTION = 0.05  # the new matte is kept within 5 % of the tallest height of people
+
+
+def person_cells(alpha: torch.Tensor) -> np.ndarray:
+    """(1, 1, H, W) matte -> uint8 (ceil(H/8), ceil(W/8)) mask of the cells holding a pixel
+    above 0.5 (a max-pool, so thin limbs and far people are kept)."""
+    cells = F.max_pool2d((alpha[:1, :1] > 0.5).float(), CELL, CELL, ceil_mode=True)
+    return cells[0, 0].to(torch.uint8).cpu().numpy()
+
+
+def tallest_person(alpha: torch.Tensor) -> int:
+    """Height in pixels of the tallest connected blob of ``alpha`` > 0.5 that covers at
+    least :data:`MIN_PERSON_AREA` of the image (0 when there is none), to the nearest cell.
+    People standing together count as one blob, which is as tall as the tallest of them."""
+    cells = person_cells(alpha)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(cells, connectivity=8)
+    min_cells = MIN_PERSON_AREA * cells.size
+    heights = [stats[i, cv2.CC_STAT_HEIGHT] for i in range(1, count)
+               if stats[i, cv2.CC_STAT_AREA] >= min_cells]
+    return CELL * int(max(heights, default=0))
+
+
+def zoom_scale(person_height: int, image_size: tuple[int, int], first_scale: float,
+               target: int, lowres_side: int | None) -> float | None:
+    """The first-pass scale (of the image) at which a person ``person_height`` px tall
+    becomes ``target`` px tall, capped by :data:`MAX_ENLARGEMENT` and a long side of
+    :data:`MAX_SIDE_FACTOR` x ``lowres_side``; None when no person was found or the zoom
+    would gain less than :data:`MIN_GAIN` over ``first_scale`` (the scale that ran)."""
+    if person_height <= 0:
+        return None
+    long_side = max(image_size)
+    cap = MAX_ENLARGEMENT
+    if lowres_side is not None:
+        cap = min(cap, MAX_SIDE_FACTOR * lowres_side / long_side)
+    scale = min(target / person_height, cap)
+    return scale if scale >= MIN_GAIN * first_scale else None
+
+
+def near_people(alpha: torch.Tensor, person_height: int) -> torch.Tensor:
+    """(1, 1, H, W) bool: within :data:`NEAR_FRACTION` of ``person_height`` (at least one
+    cell) of a cell where ``alpha`` > 0.5."""
+    height, width = alpha.shape[-2:]
+    reach = max(1, round(NEAR_FRACTION * person_height / CELL))
+    cells = torch.from_numpy(person_cells(alpha)).float()[None, None]
+    grown = F.max_pool2d(cells, 2 * reach + 1, 1, reach) > 0
+    full = grown.repeat_interleave(CELL, 2).repeat_interleave(CELL, 3)
+    return full[..., :height, :width].to(alpha.device)
