@@ -17,10 +17,10 @@ The functions here read a matte and return numbers or masks; the pipeline
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 CELL = 8  # people are measured on the 1/8 grid: exact enough, and cheap at 4K
 MIN_PERSON_AREA = 0.002  # share of the image: smaller blobs are not people to zoom for
@@ -42,11 +42,15 @@ def tallest_person(alpha: torch.Tensor) -> int:
     least :data:`MIN_PERSON_AREA` of the image (0 when there is none), to the nearest cell.
     People standing together count as one blob, which is as tall as the tallest of them."""
     cells = person_cells(alpha)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(cells, connectivity=8)
-    min_cells = MIN_PERSON_AREA * cells.size
-    heights = [stats[i, cv2.CC_STAT_HEIGHT] for i in range(1, count)
-               if stats[i, cv2.CC_STAT_AREA] >= min_cells]
-    return CELL * int(max(heights, default=0))
+    # SciPy, not OpenCV's connectedComponents: that one started OpenCV's thread pool in the
+    # parent, and DataLoader workers forked after it hung in their first OpenCV call
+    labels, count = ndimage.label(cells, structure=np.ones((3, 3)))  # 8-connected
+    if not count:
+        return 0
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    heights = [box[0].stop - box[0].start for box in ndimage.find_objects(labels)]
+    tall = [h for h, area in zip(heights, areas) if area >= MIN_PERSON_AREA * cells.size]
+    return CELL * int(max(tall, default=0))
 
 
 def zoom_scale(person_height: int, image_size: tuple[int, int], first_scale: float,

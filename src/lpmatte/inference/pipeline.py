@@ -152,8 +152,9 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
     :func:`zoom_for_people`.
 
     ``coarse_filter`` (video stability, batch 1) and ``region_mask`` (forced cells) are
-    :func:`run_two_stages`'s; with either, the zoom for people is not made (a video fixes
-    its scale once, :func:`lpmatte.inference.temporal.video_predictor`).
+    :func:`run_two_stages`'s; with either, or a batch of several images, the zoom for people
+    is not made (a video fixes its scale once:
+    :func:`lpmatte.inference.temporal.video_predictor`).
     """
     if options.flip_tta:
         backend = MirrorAveraged(backend)
@@ -163,7 +164,7 @@ def run_inference(backend, image: torch.Tensor, options: InferenceOptions = Infe
     size = first_pass_size(*image.shape[-2:], options)
     output = run_at_size(networks, image, size, options, coarse_filter, region_mask, clock)
     if (options.person_height and options.first_pass_scale is None and coarse_filter is None
-            and region_mask is None):
+            and region_mask is None and image.shape[0] == 1):
         output = zoom_for_people(networks, image, size, options, output, clock)
     return output
 
