@@ -137,9 +137,6 @@ class OracleMatter:
     def __init__(self, mattes):
         self.mattes = iter(mattes)
 
-    def for_clip(self, first_frame):
-        return self
-
     def run(self, image, coarse_filter=None):
         matte = next(self.mattes)
         return SimpleNamespace(alpha_array=lambda: matte)

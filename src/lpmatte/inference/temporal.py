@@ -319,8 +319,9 @@ def video_predictor(matter, stabilize: bool = True):
     clip = {}
 
     def clip_matter(image):
-        if "matter" not in clip:
-            clip["matter"] = matter.for_clip(image)
+        if "matter" not in clip:  # any object with run() serves; a Matter fixes its zoom
+            fix = getattr(matter, "for_clip", None)
+            clip["matter"] = matter if fix is None else fix(image)
         return clip["matter"]
 
     if not stabilize:
