@@ -4,7 +4,8 @@ The backend (:mod:`lpmatte.inference.backends`) runs the two networks; everythin
 them is :func:`lpmatte.model.two_stage.run_two_stages`, the same code the model's own
 ``forward`` runs, so an exported ONNX graph never contains the neighbour search and every
 backend reproduces ``model(image)``. On top of it: the two-pass mode for images larger than
-the scale the model was trained on, and mirror averaging of the low-res network.
+the scale the model was trained on, the enlarged first pass for people smaller than it
+(:mod:`lpmatte.inference.person_scale`), and mirror averaging of the low-res network.
 """
 
 from __future__ import annotations
