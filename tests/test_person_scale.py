@@ -8,7 +8,12 @@ import torch
 import lpmatte
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.options import InferenceOptions
-from lpmatte.inference.person_scale import near_people, tallest_person, zoom_scale
+from lpmatte.inference.person_scale import (
+    blend_weight,
+    near_people,
+    tallest_person,
+    zoom_scale,
+)
 from lpmatte.inference.pipeline import run_inference
 
 
@@ -45,6 +50,16 @@ def test_near_people_grows_the_people_by_a_share_of_their_height():
     assert near[160:360, 300:380].all() and near[152, 288]  # 5 % of 200 px: one cell more
     assert not near[140, 300] and not near[200, 280]
     assert not near[100, 300] and not near[200, 100] and not near[390, 630]
+
+
+def test_blend_weight_ramps_inside_the_border_and_is_zero_outside():
+    near = torch.zeros(1, 1, 64, 64, dtype=torch.bool)
+    near[..., 16:48, 16:48] = True
+    weight = blend_weight(near)[0, 0]
+    assert (weight[~near[0, 0]] == 0).all()
+    assert (weight[24:40, 24:40] == 1).all()  # a cell inside: the enlarged pass alone
+    ramp = weight[32, 16:25]
+    assert (ramp[1:] >= ramp[:-1]).all() and 0 < ramp[0] < 0.5  # even, no step to 1
 
 
 def test_enlarged_first_pass_returns_the_image_size_and_its_own_grid(disk_backend):

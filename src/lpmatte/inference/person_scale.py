@@ -78,3 +78,12 @@ def near_people(alpha: torch.Tensor, person_height: int) -> torch.Tensor:
     grown = F.max_pool2d(cells, 2 * reach + 1, 1, reach) > 0
     full = grown.repeat_interleave(CELL, 2).repeat_interleave(CELL, 3)
     return full[..., :height, :width].to(alpha.device)
+
+
+def blend_weight(near: torch.Tensor) -> torch.Tensor:
+    """(1, 1, H, W) float weight of the enlarged pass's matte: 0 outside ``near``, rising
+    evenly to 1 over the :data:`CELL` px inside its border, so that where the two mattes
+    disagree at the border there is a ramp, not an 8x8 step."""
+    half = CELL // 2
+    inside = -F.max_pool2d(-near.float(), 2 * half + 1, 1, half)  # eroded by half a cell
+    return F.avg_pool2d(inside, 2 * half + 1, 1, half, count_include_pad=False)

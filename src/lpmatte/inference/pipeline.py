@@ -19,7 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from lpmatte.inference.options import InferenceOptions
-from lpmatte.inference.person_scale import near_people, tallest_person, zoom_scale
+from lpmatte.inference.person_scale import (
+    blend_weight,
+    near_people,
+    tallest_person,
+    zoom_scale,
+)
 from lpmatte.inference.resample import area_downscale, bilinear_upsample
 from lpmatte.model.config import WHOLE_IMAGE
 from lpmatte.model.lowres_network import LowResOutput
@@ -252,8 +257,8 @@ def zoom_for_people(networks, image: torch.Tensor, size: tuple[int, int] | None,
     zoomed_size = max(1, round(height * scale)), max(1, round(width * scale))
     zoomed = run_at_size(networks, image, zoomed_size, options, clock=clock)
     with clock.stage("paste"):
-        output.alpha = torch.where(near_people(output.alpha, tallest), zoomed.alpha,
-                                   output.alpha)
+        weight = blend_weight(near_people(output.alpha, tallest))
+        output.alpha = torch.lerp(output.alpha, zoomed.alpha, weight)
     return output
 
 
