@@ -144,7 +144,11 @@ def working_size(height: int, width: int, lowres_side: int | None) -> tuple[int,
     """The (h, w) the first pass runs at when the long side exceeds ``lowres_side``, else None."""
     if not lowres_side or max(height, width) <= lowres_side:
         return None
-    scale = lowres_side / max(height, width)
+    return scaled_size(height, width, lowres_side / max(height, width))
+
+
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(h, w) of an image ``scale`` times its size, at least one pixel each way."""
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
@@ -181,8 +185,7 @@ def first_pass_size(height: int, width: int,
     :func:`working_size` by ``lowres_side``; None: one pass at full resolution."""
     if options.first_pass_scale is None:
         return working_size(height, width, options.lowres_side)
-    scale = options.first_pass_scale
-    size = max(1, round(height * scale)), max(1, round(width * scale))
+    size = scaled_size(height, width, options.first_pass_scale)
     return None if size == (height, width) else size
 
 
@@ -216,7 +219,8 @@ def run_at_size(networks, image: torch.Tensor, size: tuple[int, int] | None,
 def run_enlarged(networks, image: torch.Tensor, size: tuple[int, int],
                  options: InferenceOptions, coarse_filter=None,
                  clock=NO_CLOCK) -> TwoStageOutput:
-    """One pass on ``image`` bilinearly enlarged to ``size``, its matte area-averaged back.
+    """One pass on ``image`` bilinearly enlarged to ``size`` (settled and deblocked there, as
+    :func:`run_at_size` makes any one pass), its matte area-averaged back.
 
     The regions are mapped onto the image's own 1/8 grid (each enlarged cell to the cell
     holding its top-left pixel); the patches are those of the enlarged image."""
@@ -224,15 +228,9 @@ def run_enlarged(networks, image: torch.Tensor, size: tuple[int, int],
     rows, cols = grid_size(height, width)
     with clock.stage("preprocess"):
         big = bilinear_upsample(unit_float(image).contiguous(), size)
-    output = run_two_stages(networks, big, coarse_filter=coarse_filter, clock=clock,
-                            max_regions=options.max_regions)
-    alpha = output.alpha
+    output = run_at_size(networks, big, None, options, coarse_filter, clock=clock)
     with clock.stage("paste"):
-        if options.settle:
-            alpha = settle_unrefined(alpha, output.regions)
-        if options.deblock:
-            alpha = deblock(alpha, big, networks.config.refiner.region_size)
-        alpha = area_downscale(alpha, (height, width)).clamp_(0, 1)
+        alpha = area_downscale(output.alpha, (height, width)).clamp_(0, 1)
         regions = output.regions.clone()
         regions[:, 1] = regions[:, 1] * height // size[0]
         regions[:, 2] = regions[:, 2] * width // size[1]
@@ -254,8 +252,8 @@ def zoom_for_people(networks, image: torch.Tensor, size: tuple[int, int] | None,
         scale, tallest = people_zoom(output.alpha, size, options)
     if scale is None:
         return output
-    zoomed_size = max(1, round(height * scale)), max(1, round(width * scale))
-    zoomed = run_at_size(networks, image, zoomed_size, options, clock=clock)
+    zoomed = run_at_size(networks, image, scaled_size(height, width, scale), options,
+                         clock=clock)
     with clock.stage("paste"):
         weight = blend_weight(near_people(output.alpha, tallest))
         output.alpha = torch.lerp(output.alpha, zoomed.alpha, weight)
