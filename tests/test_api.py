@@ -113,3 +113,13 @@ def test_cost_report(matter, portrait):
     report = matter.cost(portrait(128, 96))
     assert set(report.flops) == {"lowres", "refiner"} and report.total_flops > 0
     assert report.total_params == sum(p.numel() for p in matter.model.parameters())
+
+
+def test_a_float_image_overshooting_one_is_clipped_not_read_as_bytes(matter, portrait):
+    """Cubic resampling of a [0, 1] float image overshoots to about 1.05: that image must
+    matte as its clipped self, not as 0..255 values (a black image, an empty matte)."""
+    image = portrait(90, 70).astype(np.float32) / 255
+    overshoot = image * 1.1 - 0.05
+    reference = matter.predict(np.clip(overshoot, 0, 1))
+    assert _same(matter.predict(overshoot), reference)
+    assert _same(matter.predict(overshoot * 255), matter.predict(np.clip(overshoot, 0, 1) * 255))

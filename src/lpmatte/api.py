@@ -91,8 +91,8 @@ class Matter:
 
         Args:
             image: path, PIL image, numpy HxW / HxWx3 / HxWx4 array, or torch tensor
-                3xHxW / 1x3xHxW (uint8, uint16, or float in [0, 1]; floats above 1 are
-                read as 0..255).
+                3xHxW / 1x3xHxW (uint8, uint16, or float in [0, 1]: a resampling
+                overshoot is clipped; floats above 2 are read as 0..255).
             return_trimap: also return the coarse trimap, uint8 HxW with 0/128/255.
         Returns:
             float32 HxW alpha in [0, 1], or ``(alpha, trimap)``.
