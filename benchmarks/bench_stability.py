@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/bench_stability.py [--clips still-group,shake-group,walk-zoom,
 portrait-pan] [--frames 60] [--size 640x360] [--kbps 1200] [--modnet /work/peers/modnet.onnx]
-[--baseline former.safetensors] [--cache /tmp/lpmatte-stability] [--save-frames DIR]``.
+[--baseline former.safetensors] [--cache /tmp/lpmatte-stability] [--save-frames DIR]
+[--person-height N ...]`` (the inference options of ``lpmatte video``; default: the weights').
 
 Each clip composites soft-alpha cutouts of held-out people (``training/val_ids.txt``; alpha and
 foreground from ``/work/data/soft/<set>``) over a busy wallpaper (``/work/data/bg``), then
@@ -50,6 +51,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lpmatte.cli.common import add_inference_arguments, inference_choices
 from lpmatte.inference.temporal import AlphaHold, TemporalStabilizer, dtssd
 from lpmatte.media.video.pyav import import_av
 from lpmatte.media.video.reader import VideoSource
@@ -436,6 +438,7 @@ def main() -> None:
                         help="AlphaHold's threshold in 1/255 (default: AlphaHold's own, as "
                              "lpmatte video runs it); the model outputs are reused from the "
                              "cache, so trying values is cheap")
+    add_inference_arguments(parser)  # the default's options; "auto": what the weights ask for
     args = parser.parse_args()
     hold_options = {} if args.hold_threshold is None else {"threshold": args.hold_threshold / 255}
     width, height = map(int, args.size.split("x"))
@@ -443,7 +446,7 @@ def main() -> None:
 
     import lpmatte
 
-    matter = lpmatte.load(args.model)
+    matter = lpmatte.load(args.model, **inference_choices(args))
     baseline = lpmatte.load(args.baseline) if args.baseline else None
     methods = ["per-frame", "coarse-only", "hold-only", "default"]
     if args.modnet.is_file():

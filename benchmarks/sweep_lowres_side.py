@@ -2,14 +2,16 @@
 
 For each image size (the photo's own, and bicubic-upscaled copies standing in for larger
 photos) and each candidate ``lowres_side`` (0 = one full-resolution pass), the model mattes
-every image and the MAD against the soft-alpha target (at the target's size) is averaged.
+every image and the MAD and Grad (P3M's) against the soft-alpha target (at the target's
+size) and the number of refined regions are averaged.
 
     python benchmarks/sweep_lowres_side.py --model runs/x/last.pt --soft /work/data/soft \
         --sides 0,320,400,480,640 --scales 1,2 --count 40 [--flip-tta on]
 
 Run it with ``--flip-tta on`` and ``off`` to choose mirror averaging the same way, and with
 ``--margins 0.02,0.1`` to choose which cells the second pass refines
-(``lpmatte.inference.pipeline.TRANSITION_MARGIN``; one table per margin).
+(``lpmatte.inference.pipeline.TRANSITION_MARGIN``; one table per margin; settling keeps
+its own margin).
 Images come from the shared sets minus the held-out ids (training/val_ids.txt), every
 n-th sorted stem, so the choice is not tuned on the validation split.
 """
@@ -26,6 +28,7 @@ import lpmatte
 import lpmatte.inference.pipeline
 from lpmatte.cli.common import parse_switch
 from lpmatte.media.image_io import load_alpha, load_rgb
+from lpmatte.metrics import grad_error_p3m
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("flickr-portraits", "ccp-people")
@@ -44,14 +47,18 @@ def training_pairs(shared: Path, soft: Path, val_ids: Path, count: int):
     return pairs
 
 
-def mad_at_scale(matter, image: np.ndarray, alpha: np.ndarray, scale: float) -> float:
+def scores_at_scale(matter, image: np.ndarray, alpha: np.ndarray,
+                    scale: float) -> tuple[float, float, int]:
+    """(MAD, Grad, refined regions) of ``image`` matted at ``scale`` times its size, the
+    matte area-averaged back to the target's size."""
     height, width = image.shape[:2]
     if scale != 1:
         size = (round(width * scale), round(height * scale))
         image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
-    pred = matter.predict(np.clip(image, 0, 1))
-    pred = cv2.resize(pred, alpha.shape[::-1], interpolation=cv2.INTER_AREA)
-    return float(np.abs(pred - alpha).mean())
+    output = matter.run(np.clip(image, 0, 1))
+    pred = cv2.resize(output.alpha_array(), alpha.shape[::-1], interpolation=cv2.INTER_AREA)
+    return (float(np.abs(pred - alpha).mean()), grad_error_p3m(pred, alpha),
+            len(output.regions))
 
 
 def main() -> None:
@@ -76,7 +83,8 @@ def main() -> None:
     for margin in [float(m) for m in args.margins.split(",")]:
         lpmatte.inference.pipeline.TRANSITION_MARGIN = margin
         print(f"\n{len(pairs)} training images, flip_tta {args.flip_tta}, transition margin "
-              f"{margin:g}; MAD by image scale (rows) and lowres_side (columns)")
+              f"{margin:g}; MAD / Grad / refined regions by image scale (rows) and "
+              "lowres_side (columns)")
         print_table(args.model, pairs, sides, scales, args.flip_tta)
 
 
@@ -88,9 +96,10 @@ def print_table(model: str, pairs, sides: list[int], scales: list[float], flip_t
         for side in sides:
             matter = lpmatte.load(model, device="cpu", backend="eager-fp32",
                                   lowres_side=side, flip_tta=flip_tta)
-            cells.append(np.mean([mad_at_scale(matter, image, alpha, scale)
-                                  for image, alpha in pairs]))
-        print(f"| x{scale:g} | " + " | ".join(f"{c:.4f}" for c in cells) + " |", flush=True)
+            cells.append(np.mean([scores_at_scale(matter, image, alpha, scale)
+                                  for image, alpha in pairs], axis=0))
+        print(f"| x{scale:g} | " + " | ".join(f"{m:.4f} / {g:.2f} / {n:.0f}" for m, g, n in cells)
+              + " |", flush=True)
 
 
 if __name__ == "__main__":

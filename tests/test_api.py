@@ -123,3 +123,9 @@ def test_a_float_image_overshooting_one_is_clipped_not_read_as_bytes(matter, por
     reference = matter.predict(np.clip(overshoot, 0, 1))
     assert _same(matter.predict(overshoot), reference)
     assert _same(matter.predict(overshoot * 255), matter.predict(np.clip(overshoot, 0, 1) * 255))
+
+
+def test_a_channels_last_tensor_is_refused_with_the_fix(matter, portrait):
+    hwc = torch.from_numpy(portrait(40, 30))
+    with pytest.raises(LpmatteError, match=r"looks like \(H, W, C\): pass tensor.permute"):
+        matter.predict(hwc)

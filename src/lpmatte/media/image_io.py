@@ -215,6 +215,9 @@ def tensor_to_hwc(tensor) -> np.ndarray:
         if tensor.shape[0] != 1:
             raise LpmatteError(f"one image at a time: got a batch of {tensor.shape[0]}")
         tensor = tensor[0]
+    if tensor.ndim == 3 and tensor.shape[0] not in (1, 3, 4) and tensor.shape[-1] in (1, 3, 4):
+        raise LpmatteError(f"a PyTorch image is (C, H, W), got {tuple(tensor.shape)}, which "
+                           "looks like (H, W, C): pass tensor.permute(2, 0, 1)")
     tensor = tensor.detach().cpu()
     array = (tensor.float() if tensor.is_floating_point() else tensor).numpy()
     if array.ndim == 3:
