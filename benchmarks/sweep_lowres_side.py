@@ -10,8 +10,7 @@ size) and the number of refined regions are averaged.
 
 Run it with ``--flip-tta on`` and ``off`` to choose mirror averaging the same way, and with
 ``--margins 0.02,0.1`` to choose which cells the second pass refines
-(``lpmatte.inference.pipeline.TRANSITION_MARGIN``; one table per margin; settling keeps
-its own margin).
+(``InferenceOptions.transition_margin``, ``--transition-margin``; one table per margin).
 Images come from the shared sets minus the held-out ids (training/val_ids.txt), every
 n-th sorted stem, so the choice is not tuned on the validation split.
 """
@@ -25,8 +24,8 @@ import cv2
 import numpy as np
 
 import lpmatte
-import lpmatte.inference.pipeline
 from lpmatte.cli.common import parse_switch
+from lpmatte.inference.options import TRANSITION_MARGIN
 from lpmatte.media.image_io import load_alpha, load_rgb
 from lpmatte.metrics import grad_error_p3m
 
@@ -72,7 +71,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=40, help="images per set")
     parser.add_argument("--flip-tta", default="auto", type=parse_switch, metavar="on|off",
                         help="mirror averaging (lpmatte.load); default: the weights'")
-    parser.add_argument("--margins", default=str(lpmatte.inference.pipeline.TRANSITION_MARGIN),
+    parser.add_argument("--margins", default=str(TRANSITION_MARGIN),
                         help="second-pass transition margins to compare (default: the "
                              "package's)")
     args = parser.parse_args()
@@ -81,21 +80,22 @@ def main() -> None:
     pairs = [(load_rgb(i), load_alpha(a)) for i, a in
              training_pairs(args.shared, args.soft, args.val_ids, args.count)]
     for margin in [float(m) for m in args.margins.split(",")]:
-        lpmatte.inference.pipeline.TRANSITION_MARGIN = margin
         print(f"\n{len(pairs)} training images, flip_tta {args.flip_tta}, transition margin "
               f"{margin:g}; MAD / Grad / refined regions by image scale (rows) and "
               "lowres_side (columns)")
-        print_table(args.model, pairs, sides, scales, args.flip_tta)
+        print_table(args.model, pairs, sides, scales, args.flip_tta, margin)
 
 
-def print_table(model: str, pairs, sides: list[int], scales: list[float], flip_tta) -> None:
+def print_table(model: str, pairs, sides: list[int], scales: list[float], flip_tta,
+                margin: float) -> None:
     print("| scale | " + " | ".join(f"side {s or 'off'}" for s in sides) + " |")
     print("|---|" + "---|" * len(sides))
     for scale in scales:
         cells = []
         for side in sides:
             matter = lpmatte.load(model, device="cpu", backend="eager-fp32",
-                                  lowres_side=side, flip_tta=flip_tta)
+                                  lowres_side=side, flip_tta=flip_tta,
+                                  transition_margin=margin)
             cells.append(np.mean([scores_at_scale(matter, image, alpha, scale)
                                   for image, alpha in pairs], axis=0))
         print(f"| x{scale:g} | " + " | ".join(f"{m:.4f} / {g:.2f} / {n:.0f}" for m, g, n in cells)

@@ -132,3 +132,44 @@ def test_region_cap_keeps_the_most_uncertain_second_pass_cells(disk_backend):
     kept = closeness[capped.regions[:, 1], capped.regions[:, 2]]
     others = closeness[every.regions[:, 1], every.regions[:, 2]]
     assert kept.max() <= others.sort().values[4] + 1e-6
+
+
+def test_a_wider_transition_margin_refines_only_the_cells_it_names(disk_backend):
+    """transition_margin picks the second pass's cells; the rest keep the upsampled matte,
+    settled at the package's margin whatever the option says."""
+    image = torch.rand(1, 3, 400, 300)
+    every = run_inference(disk_backend(), image, InferenceOptions(lowres_side=100, deblock=False))
+    options = InferenceOptions(lowres_side=100, deblock=False, transition_margin=0.3)
+    fewer = run_inference(disk_backend(), image, options)
+    first = F.interpolate(image, size=(100, 75), mode="area")
+    first_alpha = run_inference(disk_backend(), first, InferenceOptions(settle=False)).alpha
+    upsampled = F.interpolate(first_alpha, size=(400, 300), mode="bilinear", align_corners=False)
+    padded = F.pad(upsampled, (0, 4, 0, 0), mode="replicate")
+    expected = transition_cells(padded, margin=0.3)[0, 0, :50, :38].nonzero()
+    assert torch.equal(fewer.regions[:, 1:], expected)
+    assert 0 < len(fewer.regions) < len(every.regions)
+    refined = torch.zeros(50, 38, dtype=torch.bool)
+    refined[expected[:, 0], expected[:, 1]] = True
+    left = ~refined.repeat_interleave(8, 0).repeat_interleave(8, 1)[:400, :300]
+    assert torch.allclose(fewer.alpha[0, 0][left], settle_(upsampled.clone())[0, 0][left],
+                          atol=1e-6)
+    kept = fewer.alpha[0, 0][left]
+    assert ((kept > 0.1) & (kept < 0.3)).any()  # the upsampled values the refiner skipped
+
+
+@pytest.mark.parametrize("margin", [0, 0.5, -0.1, True, "wide"])
+def test_transition_margin_is_checked(margin):
+    with pytest.raises(LpmatteError, match="transition_margin"):
+        InferenceOptions(transition_margin=margin)
+
+
+def test_cli_transition_margin_option(tmp_path, portrait, capsys):
+    from PIL import Image
+
+    Image.fromarray(portrait(120, 90)).save(tmp_path / "p.png")
+    args = ["matte", str(tmp_path / "p.png"), "-o", str(tmp_path / "out"), "--model", "lpm-s",
+            "--backend", "eager-fp32", "--lowres-side", "64", "--quiet"]
+    assert main([*args, "--transition-margin", "0.25"]) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--transition-margin", "0.5"])
+    assert exit_info.value.code == 2 and "--transition-margin" in capsys.readouterr().err

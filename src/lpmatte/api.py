@@ -188,7 +188,8 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
          lowres_side: int | str | None = "auto", flip_tta: bool | str = "auto",
          max_regions: int | str | None = "auto", settle: bool | str = "auto",
          deblock: bool | str = "auto", person_height: int | str | None = "auto",
-         first_pass_scale: float | str | None = "auto", **refiner_options) -> Matter:
+         first_pass_scale: float | str | None = "auto",
+         transition_margin: float | str = "auto", **refiner_options) -> Matter:
     """Load ``"default"``, a registered name (:func:`lpmatte.list_models`), a weights file or
     an ONNX export (``.onnx``, from ``lpmatte export onnx``).
 
@@ -197,7 +198,7 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     ``backend`` picks what runs the networks (``auto``: the fastest that agrees with
     ``eager-fp32`` on ``device``; :mod:`lpmatte.inference.backends`).
     ``lowres_side``, ``flip_tta``, ``max_regions``, ``settle``, ``deblock``,
-    ``person_height`` (0 or None: off), ``first_pass_scale``: the
+    ``person_height`` (0 or None: off), ``first_pass_scale``, ``transition_margin``: the
     :class:`~lpmatte.inference.options.InferenceOptions`; ``"auto"`` keeps what the
     weights' metadata says (the scale their training saw), else the paper's single
     full-resolution pass; ``lowres_side`` 0 or None: one pass.
@@ -207,7 +208,8 @@ def load(name_or_path: str | Path = "default", device: str = "auto", backend: st
     matter.options = matter.options.updated(lowres_side=lowres_side, flip_tta=flip_tta,
                                             max_regions=max_regions, settle=settle,
                                             deblock=deblock, person_height=person_height,
-                                            first_pass_scale=first_pass_scale)
+                                            first_pass_scale=first_pass_scale,
+                                            transition_margin=transition_margin)
     return matter
 
 

@@ -66,6 +66,11 @@ def add_inference_arguments(parser) -> None:
                         metavar="S",
                         help="run the first pass at S times the image instead of by "
                              "--lowres-side (above 1: enlarged; default auto: by --lowres-side)")
+    parser.add_argument("--transition-margin", default="auto", type=parse_transition_margin,
+                        metavar="M",
+                        help="the two-pass mode refines the cells of the full-resolution "
+                             "matte with a value in (M, 1 - M); larger: fewer cells, faster "
+                             "(default auto: what the weights ask for, else 0.1)")
 
 
 def inference_choices(args) -> dict:
@@ -87,6 +92,11 @@ def parse_lowres_side(text: str):
 def parse_person_height(text: str):
     """``auto``, 0 (no zoom for people) or a person height in pixels >= 16."""
     return _parse_option(text, "person_height", "auto, 0 or a number of pixels >= 16")
+
+
+def parse_transition_margin(text: str):
+    """``auto`` or a margin in (0, 0.5)."""
+    return _parse_option(text, "transition_margin", "auto or a number in (0, 0.5)", float)
 
 
 def parse_first_pass_scale(text: str):

@@ -24,6 +24,7 @@ import torch
 from lpmatte.devices import freed_memory_kept
 from lpmatte.errors import LpmatteError
 from lpmatte.inference.cost import flops_by_regions
+from lpmatte.inference.options import TRANSITION_MARGIN
 from lpmatte.inference.pipeline import STAGES, StageClock, working_size
 
 SIZES = {"hd": (1792, 1152), "4k": (3456, 2304)}  # (H, W)
@@ -66,6 +67,7 @@ class ProfileReport:
     lowres_side: int | None = None  # two passes above this long side (None: one pass)
     flip_tta: bool = False  # the low-res network also ran on the mirrored image
     person_height: int | None = None  # zoom for people shorter than this (GFLOPs leave it out)
+    transition_margin: float = TRANSITION_MARGIN  # the second pass refines (M, 1 - M)
     versions: dict[str, str] = field(default_factory=dict)
     backend_reason: str = ""  # why ``auto`` chose the backend, when it did
     freed_memory_kept: bool = False  # lpmatte.devices.keep_freed_memory was in effect
@@ -78,6 +80,8 @@ class ProfileReport:
         flip = ", flip TTA" if self.flip_tta else ""
         if self.person_height:
             flip += f", zoom for people under {self.person_height} px"
+        if self.transition_margin != TRANSITION_MARGIN:
+            flip += f", transition margin {self.transition_margin:g}"
         lines = [f"model {self.model} ({'untrained' if self.untrained else 'trained'}{flip}), "
                  f"size {self.size}, backend {self.backend}, device {self.device} "
                  f"({self.hardware}, {self.threads} threads)",
@@ -156,7 +160,8 @@ def summarize(matter, size: tuple[int, int], inputs: ProfileInputs,
         runs=len(totals), inputs=inputs.description, untrained=matter.untrained,
         threads=torch.get_num_threads(), hardware=hardware_name(matter.device),
         lowres_side=matter.lowres_side, flip_tta=matter.flip_tta,
-        person_height=matter.options.person_height, versions=_versions(),
+        person_height=matter.options.person_height,
+        transition_margin=matter.options.transition_margin, versions=_versions(),
         backend_reason=getattr(matter, "backend_reason", ""),
         freed_memory_kept=freed_memory_kept())
 

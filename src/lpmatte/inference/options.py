@@ -16,6 +16,11 @@ from lpmatte.errors import LpmatteError
 METADATA_KEY = "lpmatte_inference"
 MIN_LOWRES_SIDE = 16
 MAX_FIRST_PASS_SCALE = 4.0
+# The second pass refines the cells holding a pixel in (margin, 1 - margin), and settling
+# snaps the unrefined ones within this much of 0 or 1. 0.1 rather than 0.02 keeps the
+# refiner off near-opaque interiors (a face at 0.93), where it only adds 8x8 texture;
+# chosen on training photos with benchmarks/sweep_lowres_side.py --margins.
+TRANSITION_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,10 @@ class InferenceOptions:
     first_pass_scale: the first pass at this scale of the image instead of by
         ``lowres_side`` (above 1: the image enlarged, the matte area-averaged back); a video
         fixes it once for all its frames. None: by ``lowres_side``.
+    transition_margin: the two-pass mode's second pass refines the 8x8 cells holding a
+        pixel of the upsampled first-pass matte in (margin, 1 - margin); a larger margin
+        refines fewer cells (faster at HD and 4K), the rest keep the upsampled matte.
+        Settling keeps :data:`TRANSITION_MARGIN` whatever this is.
     """
 
     lowres_side: int | None = None
@@ -49,6 +58,7 @@ class InferenceOptions:
     deblock: bool = True
     person_height: int | None = None
     first_pass_scale: float | None = None
+    transition_margin: float = TRANSITION_MARGIN
 
     def __post_init__(self):
         side, cap = self.lowres_side, self.max_regions
@@ -63,6 +73,11 @@ class InferenceOptions:
         if side is not None and (not _is_int(side) or side < MIN_LOWRES_SIDE):
             raise LpmatteError(f"lowres_side must be a whole number of pixels >= "
                                f"{MIN_LOWRES_SIDE}, or 0 for full resolution (got {side!r})")
+        margin = self.transition_margin
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) \
+                or not 0 < margin < 0.5:
+            raise LpmatteError(f"transition_margin must be a number in (0, 0.5) "
+                               f"(got {margin!r})")
         for name in ("flip_tta", "settle", "deblock"):
             if not isinstance(getattr(self, name), bool):
                 raise LpmatteError(f"{name} must be True, False or 'auto' "

@@ -18,7 +18,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from lpmatte.inference.options import InferenceOptions
+from lpmatte.inference.options import TRANSITION_MARGIN, InferenceOptions
 from lpmatte.inference.person_scale import (
     blend_weight,
     near_people,
@@ -41,11 +41,6 @@ from lpmatte.model.two_stage import (
 # selection: region selection + neighbour search; paste: bilinear upsampling of the coarse
 # alpha to full resolution + pasting the refined patches into it
 STAGES = ("preprocess", "lowres", "selection", "refinement", "paste", "postprocess")
-
-# The second pass refines cells with a pixel in (margin, 1 - margin). 0.1 rather than
-# 0.02 keeps the refiner off near-opaque interiors (a face at 0.93), where it only adds
-# 8x8 texture; chosen on training photos with benchmarks/sweep_lowres_side.py --margins.
-TRANSITION_MARGIN = 0.1
 
 # Deblocking (:func:`deblock`): a step at a cell border counts as the image's own edge, and
 # is kept, in proportion to exp(-(excess colour step / DEBLOCK_SIGMA)^2); corrections reach
@@ -201,7 +196,7 @@ def run_at_size(networks, image: torch.Tensor, size: tuple[int, int] | None,
         return run_enlarged(networks, image, size, options, coarse_filter, clock)
     if size is not None:  # settles its full-resolution base itself, before pasting
         output = run_two_passes(networks, image, size, options.max_regions, coarse_filter,
-                                region_mask, clock, options.settle)
+                                region_mask, clock, options.settle, options.transition_margin)
     else:
         with clock.stage("preprocess"):
             image = unit_float(image)
@@ -373,7 +368,8 @@ def settle_unrefined(alpha: torch.Tensor, regions: torch.Tensor, cell: int = 8) 
 def run_two_passes(networks, image: torch.Tensor, size: tuple[int, int],
                    max_regions: int | None = None, coarse_filter=None,
                    region_mask: torch.Tensor | None = None, clock=NO_CLOCK,
-                   settle: bool = False) -> TwoStageOutput:
+                   settle: bool = False,
+                   margin: float = TRANSITION_MARGIN) -> TwoStageOutput:
     """Both stages on ``image`` area-downscaled to ``size``, then the refiner once more at
     full resolution on the 8x8 cells where the upsampled matte is in transition.
 
@@ -382,7 +378,8 @@ def run_two_passes(networks, image: torch.Tensor, size: tuple[int, int],
     edges; its refiner input is built as in training (the matte averaged onto the 1/8 grid,
     bilinearly upsampled), its output is pasted into the bilinearly upsampled first-pass
     matte. ``coarse_filter`` acts in the first pass; ``region_mask`` forces the cells of
-    the second; ``settle``: :func:`settle_` the base before the patches are pasted. The
+    the second, else they are :func:`transition_cells` by ``margin``; ``settle``:
+    :func:`settle_` the base before the patches are pasted. The
     trimap is the first pass's, on the full-resolution 1/8 grid.
     """
     height, width = image.shape[-2:]
@@ -399,7 +396,7 @@ def run_two_passes(networks, image: torch.Tensor, size: tuple[int, int],
     with clock.stage("selection"):
         coarse = F.avg_pool2d(base, cell)
         probs = uncertainty_probs(coarse)
-        cells = (transition_cells(base, cell) if region_mask is None
+        cells = (transition_cells(base, cell, margin) if region_mask is None
                  else fit_mask(region_mask.to(probs.device), probs.shape[-2:]))
     if settle:  # after selection, which reads the unsettled base; patches overwrite their cells
         with clock.stage("paste"):
