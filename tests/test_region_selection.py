@@ -1,7 +1,14 @@
+import pytest
 import torch
+import torch.nn.functional as F
 
 from lpmatte.model.model import LightweightPortraitMatting
-from lpmatte.model.region_selection import crop_regions, paste_regions, select_regions
+from lpmatte.model.region_selection import (
+    any_in_cells,
+    crop_regions,
+    paste_regions,
+    select_regions,
+)
 from lpmatte.model.registry import create_config
 
 
@@ -59,3 +66,11 @@ def test_identity_refiner_reproduces_upsampled_coarse_alpha():
     assert len(output.regions) > 0
     # away from the padded border the coarse map matches the unpadded one exactly
     assert torch.allclose(output.alpha[..., :64, :32], upsampled[..., :64, :32], atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(16, 24), (13, 21), (1, 9)])
+def test_any_in_cells_equals_a_max_pool_of_the_mask(shape):
+    mask = torch.rand(2, 1, *shape) > 0.97
+    pooled = F.max_pool2d(mask.float(), 8, 8, ceil_mode=True) > 0
+    assert torch.equal(any_in_cells(mask), pooled)
+    assert any_in_cells(mask).shape[-2:] == (-(-shape[0] // 8), -(-shape[1] // 8))

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from lpmatte.model.region_selection import any_in_cells
+
 CELL = 8  # people are measured on the 1/8 grid: exact enough, and cheap at 4K
 MIN_PERSON_AREA = 0.002  # share of the image: smaller blobs are not people to zoom for
 MAX_ENLARGEMENT = 2.0  # the zoomed first pass sees the image at most twice its size ...
@@ -32,9 +34,8 @@ NEAR_FRACTION = 0.05  # the new matte is kept within 5 % of the tallest height o
 
 def person_cells(alpha: torch.Tensor) -> np.ndarray:
     """(1, 1, H, W) matte -> uint8 (ceil(H/8), ceil(W/8)) mask of the cells holding a pixel
-    above 0.5 (a max-pool, so thin limbs and far people are kept)."""
-    cells = F.max_pool2d((alpha[:1, :1] > 0.5).float(), CELL, CELL, ceil_mode=True)
-    return cells[0, 0].to(torch.uint8).cpu().numpy()
+    above 0.5 (any pixel, so thin limbs and far people are kept)."""
+    return any_in_cells(alpha[:1, :1] > 0.5, CELL)[0, 0].to(torch.uint8).cpu().numpy()
 
 
 def tallest_person(alpha: torch.Tensor) -> int:
