@@ -50,7 +50,8 @@ def _assert_agree(expected, actual):
 @pytest.mark.parametrize("backend", [
     "channels-last", "bf16",
     pytest.param("onnx", marks=needs_onnxruntime),
-    pytest.param("onnx-int8", marks=needs_onnxruntime)])
+    pytest.param("onnx-int8", marks=needs_onnxruntime),
+    pytest.param("onnx-int8-bf16", marks=needs_onnxruntime)])
 def test_backend_agrees_with_eager_fp32(backend, cache, scene, reference):
     _, expected, expected_forced = reference
     image, mask = scene
@@ -106,8 +107,12 @@ def test_auto_resolution(monkeypatch):
 
     monkeypatch.delenv("LPMATTE_BACKEND", raising=False)
     monkeypatch.setattr(backends, "has_onnxruntime", lambda: True)
+    monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: False)
     assert resolve_backend("auto", CPU) == "onnx-int8"
     assert resolve_backend("auto", CPU, WHOLE_IMAGE) == "onnx"  # no int8 export for them
+    monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: True)
+    assert resolve_backend("auto", CPU) == "onnx-int8-bf16"
+    assert resolve_backend("auto", CPU, WHOLE_IMAGE) == "onnx"
     monkeypatch.setattr(backends, "has_onnxruntime", lambda: False)
     monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: True)
     assert resolve_backend("auto", CPU) == "bf16"
@@ -125,6 +130,10 @@ def test_bad_backends_are_user_errors():
         resolve_backend("tpu", CPU)
     with pytest.raises(LpmatteError, match="CUDA"):
         lpmatte.load("lpm-s", device="cpu", backend="fp16")
+    with pytest.raises(LpmatteError, match="whole-image models"):
+        resolve_backend("onnx-int8-bf16", CPU, WHOLE_IMAGE)
+    with pytest.raises(LpmatteError, match="for CPUs"):
+        resolve_backend("onnx-int8-bf16", torch.device("cuda"))
 
 
 def test_auto_says_why_it_chose_its_backend(monkeypatch):
@@ -134,7 +143,7 @@ def test_auto_says_why_it_chose_its_backend(monkeypatch):
     chosen = resolve_backend("auto", CPU)
     reason = backend_reason(chosen, CPU)
     assert ("AVX512-BF16/AMX" in reason) or ("AVX2" in reason)
-    assert ("onnxruntime installed" in reason) == (chosen == "onnx-int8")
+    assert ("onnxruntime installed" in reason) == (chosen in ("onnx-int8", "onnx-int8-bf16"))
     whole = resolve_backend("auto", CPU, WHOLE_IMAGE)
     assert ("onnxruntime installed" in backend_reason(whole, CPU, WHOLE_IMAGE)) == (
         whole == "onnx")

@@ -8,15 +8,19 @@ Every backend has ``.name``, ``.device``, ``.config`` (the :class:`ModelConfig`)
   alpha patches (N, 1, 8, 8), float32.
 
 Names (``--backend``): ``eager-fp32`` (the reference), ``channels-last``, ``bf16``
-(autocast; fast only on CPUs with AVX512-BF16/AMX), ``fp16`` (CUDA: half weights +
-channels_last), ``compile`` (torch.compile of the low-res network, fp32 on CPU, fp16 +
-channels_last + CUDA graphs on CUDA; minutes of warm-up per input size), ``onnx``
-(onnxruntime, fp32) and ``onnx-int8`` (onnxruntime, int8 dynamically quantized matrix
-products of the low-res network). ``auto`` picks ``fp16`` on CUDA, else ``onnx-int8``
-when onnxruntime is installed, else ``bf16`` on CPUs with native bf16, else
-``eager-fp32``; the environment variable ``LPMATTE_BACKEND`` overrides that choice. All
-agree with ``eager-fp32`` (see tests/test_backends.py). Whole-image models (MMNet, PSPM)
-have one network, ``whole_image(padded)``, and run on the PyTorch backends and ``onnx``.
+(the low-res network under autocast, the refiner in bf16 weights and activations; fast
+only on CPUs with AVX512-BF16/AMX), ``fp16`` (CUDA: half weights + channels_last),
+``compile`` (torch.compile of the low-res network, fp32 on CPU, fp16 + channels_last +
+CUDA graphs on CUDA; minutes of warm-up per input size), ``onnx`` (onnxruntime, fp32),
+``onnx-int8`` (onnxruntime, int8 dynamically quantized matrix products of the low-res
+network) and ``onnx-int8-bf16`` (the low-res network as ``onnx-int8``, the refiner as
+``bf16``: each network where it runs fastest on a CPU with native bf16). ``auto`` picks
+``fp16`` on CUDA; on a CPU, with onnxruntime installed, ``onnx-int8-bf16`` where the CPU
+has native bf16 and ``onnx-int8`` elsewhere; without it, ``bf16`` on CPUs with native
+bf16, else ``eager-fp32``; the environment variable ``LPMATTE_BACKEND`` overrides that
+choice. All agree with ``eager-fp32`` (see tests/test_backends.py). Whole-image models
+(MMNet, PSPM) have one network, ``whole_image(padded)``, and run on the PyTorch backends
+and ``onnx``.
 
 Every backend but ``eager-fp32`` runs the refiner in its inference form
 (:func:`lpmatte.model.fused_refiner.fuse_refiner`: BatchNorm folded, transposed
@@ -39,7 +43,8 @@ from lpmatte.model.fused_refiner import fuse_refiner
 
 TORCH_BACKENDS = ("eager-fp32", "channels-last", "bf16", "fp16", "compile")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
-BACKENDS = ("auto", *TORCH_BACKENDS, *ONNX_BACKENDS)
+MIXED_BACKEND = "onnx-int8-bf16"  # onnxruntime's int8 low-res network, PyTorch's bf16 refiner
+BACKENDS = ("auto", *TORCH_BACKENDS, *ONNX_BACKENDS, MIXED_BACKEND)
 
 
 def has_onnxruntime() -> bool:
@@ -58,9 +63,11 @@ def resolve_backend(name: str, device: torch.device, kind: str = "two-stage") ->
     if name == "fp16" and device.type != "cuda":
         raise LpmatteError("--backend fp16 needs a CUDA device (on CPU use bf16 or onnx-int8)")
     whole_image = kind == WHOLE_IMAGE
-    if whole_image and name == "onnx-int8":
-        raise LpmatteError("--backend onnx-int8: whole-image models (mmnet, pspm) export in "
-                           "fp32 only (use auto, onnx, eager-fp32 or bf16)")
+    if whole_image and name in ("onnx-int8", MIXED_BACKEND):
+        raise LpmatteError(f"--backend {name}: whole-image models (mmnet, pspm) export in "
+                           "fp32 only and have no refiner (use auto, onnx, eager-fp32 or bf16)")
+    if name == MIXED_BACKEND and device.type != "cpu":
+        raise LpmatteError(f"--backend {name} is for CPUs (on CUDA use fp16 or auto)")
     if name != "auto":
         return name
     if os.environ.get("LPMATTE_BACKEND", "auto") != "auto":
@@ -68,7 +75,9 @@ def resolve_backend(name: str, device: torch.device, kind: str = "two-stage") ->
     if device.type == "cuda":
         return "fp16"
     if has_onnxruntime():
-        return "onnx" if whole_image else "onnx-int8"
+        if whole_image:
+            return "onnx"
+        return MIXED_BACKEND if cpu_has_native_bf16() else "onnx-int8"
     return "bf16" if cpu_has_native_bf16() else "eager-fp32"
 
 
@@ -85,6 +94,13 @@ def backend_reason(name: str, device: torch.device, kind: str = "two-stage") -> 
         # bf16 30.6 / eager 30.8 ms, PSPM 144 / 162 / 265 ms (lpmatte profile)
         return (f"whole-image model, onnxruntime installed: fp32 graph, fastest measured "
                 f"(no int8 export); {isa}")
+    if name == MIXED_BACKEND:
+        # README "Speed", session 25 (AMD EPYC, AVX512-BF16): the refiner in bf16 weights
+        # took 44 ms where onnxruntime's fp32 graph took 60 (1567 regions), while
+        # onnxruntime's int8 low-res network stays faster than PyTorch's
+        return (f"onnxruntime installed and native bf16: int8 low-res network in "
+                f"onnxruntime, bf16 refiner in PyTorch, fastest measured on CPUs like this; "
+                f"{isa}")
     if name == "onnx-int8":
         # measured with benchmarks/bench_latency.py (README, Speed): on AMX the default's
         # CPU time per HD image was onnx 587, onnx-int8 592, bf16 699, eager 910 ms; on AVX2
@@ -103,6 +119,10 @@ class TorchBackend:
         cuda = device.type == "cuda"
         half = name == "fp16" or (name == "compile" and cuda)
         self.dtype = torch.float16 if half else torch.float32
+        # bf16: the refiner's weights and activations are bf16 (no autocast): about 1.2x
+        # faster than autocast, whose casts around every small operation cost as much as
+        # they save on 8x8 crops (README "Speed", session 25)
+        self.refiner_dtype = torch.bfloat16 if name == "bf16" else self.dtype
         self.channels_last = name == "channels-last" or half
         self.model = self._prepare(model)
         self._refiner = self._prepare_refiner(model)
@@ -128,7 +148,7 @@ class TorchBackend:
         if refiner is None or self.name == "eager-fp32":
             return getattr(self.model, "refiner", None)
         fused = fuse_refiner(copy.deepcopy(refiner).float().cpu().eval())
-        fused = fused.to(self.device, self.dtype)
+        fused = fused.to(self.device, self.refiner_dtype)
         return fused.to(memory_format=torch.channels_last) if self.channels_last else fused
 
     def _autocast(self):
@@ -154,9 +174,10 @@ class TorchBackend:
         return output.alpha.float().clone(), None if trimap is None else trimap.float().clone()
 
     def refine(self, crops, regions, neighbours, valid) -> torch.Tensor:
-        with self._autocast():
-            patches = self._refiner(self._input(crops), regions, neighbours, valid)
-        return patches.float()
+        crops = crops.to(self.device, self.refiner_dtype)
+        if self.channels_last:
+            crops = crops.contiguous(memory_format=torch.channels_last)
+        return self._refiner(crops, regions, neighbours, valid).float()
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":
@@ -198,6 +219,36 @@ class OnnxBackend:
 
     def synchronize(self) -> None:
         pass  # onnxruntime returns only when its outputs are ready
+
+
+class MixedBackend:
+    """``onnx-int8``'s low-res network and ``bf16``'s refiner: on a CPU with native bf16
+    each network runs where it is fastest (onnxruntime's int8 matrix products for the
+    low-res network, PyTorch's bf16 for the refiner's thousands of small crops)."""
+
+    name = MIXED_BACKEND
+
+    def __init__(self, lowres: OnnxBackend, refiner: TorchBackend):
+        self.config, self.device = refiner.config, refiner.device
+        self._onnx, self._torch = lowres, refiner
+        self.input_multiple = lowres.input_multiple
+        # the steps between the networks run on one thread as with onnxruntime
+        # (pipeline.host_threads); the refiner gets the threads there were at load
+        self.host_threads, self.refiner_threads = 1, torch.get_num_threads()
+
+    def lowres(self, padded: torch.Tensor):
+        return self._onnx.lowres(padded)
+
+    def refine(self, crops, regions, neighbours, valid) -> torch.Tensor:
+        current = torch.get_num_threads()
+        torch.set_num_threads(self.refiner_threads)
+        try:
+            return self._torch.refine(crops, regions, neighbours, valid)
+        finally:
+            torch.set_num_threads(current)
+
+    def synchronize(self) -> None:
+        pass
 
 
 def _numpy(x: torch.Tensor):
@@ -246,6 +297,9 @@ def create_backend(name: str, device: torch.device, model=None, onnx_path=None):
     if model is None:
         raise LpmatteError(f"{onnx_path}: an ONNX file runs only with --backend onnx, "
                            f"onnx-int8 or auto (not {name})")
+    if name == MIXED_BACKEND:
+        return MixedBackend(_onnx_backend("onnx-int8", device, model, None),
+                            TorchBackend(model, device, "bf16"))
     return TorchBackend(model, device, name)
 
 
