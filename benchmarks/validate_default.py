@@ -45,6 +45,7 @@ import numpy as np
 import lpmatte
 from lpmatte.cli.common import add_inference_arguments, inference_choices
 from lpmatte.evaluation.benchmark import benchmark
+from lpmatte.inference.backends import BACKENDS
 from lpmatte.media.image_io import load_alpha, load_rgb, save_png, to_uint8
 from lpmatte.metrics import compute_metrics, mad
 from lpmatte.metrics.artefacts import cell_border_excess, texture_figures
@@ -123,10 +124,11 @@ def build_view(set_name: str, stems: list[str], shared: Path, soft: Path, out: P
     return view
 
 
-def run_model(model: str, view: Path, out: Path, device: str, **choices) -> Path:
-    """``choices``: lpmatte.load's inference options ("auto": the weights')."""
-    # eager fp32, as benchmark() scores by default: the model's own mattes
-    matter = lpmatte.load(model, device=device, backend="eager-fp32", **choices)
+def run_model(model: str, view: Path, out: Path, device: str, backend: str = "eager-fp32",
+              **choices) -> Path:
+    """``choices``: lpmatte.load's inference options ("auto": the weights'). ``backend``:
+    eager fp32 by default, as benchmark() scores: the model's own mattes."""
+    matter = lpmatte.load(model, device=device, backend=backend, **choices)
     result = benchmark(model=matter, dataset="folder", root=view, protocol="p3m",
                        out_dir=out / f"model-{safe_name(model)}", flops=False)
     print(f"  lpmatte benchmark CSV: {result.csv_path}", file=sys.stderr)
@@ -297,6 +299,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("validation"))
     parser.add_argument("--limit", type=int, help="score only the first N images of each set")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", default="eager-fp32", choices=BACKENDS,
+                        help="what runs the networks (default eager-fp32: the model's own "
+                             "mattes; another backend's quality is checked against it)")
     parser.add_argument("--no-mediapipe", action="store_true")
     parser.add_argument("--include", type=Path, action="append", default=[],
                         help="validation.json of an earlier run whose rows join the table")
@@ -334,7 +339,7 @@ def main() -> None:
         for model, label in zip(models, labels):
             folder = out / f"model-{safe_name(model)}" / "folder"
             if not args.rescore:
-                folder = run_model(model, view, out, args.device,
+                folder = run_model(model, view, out, args.device, args.backend,
                                    **inference_choices(args))
             table[set_name][label] = score_folder(folder, view)
         masks = out / "mediapipe"
