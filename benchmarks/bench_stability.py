@@ -50,6 +50,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from lpmatte.cli.common import add_inference_arguments, inference_choices
 from lpmatte.inference.temporal import AlphaHold, TemporalStabilizer, dtssd
@@ -279,6 +280,28 @@ def hold_clip(frames: np.ndarray, alphas: np.ndarray, **hold_options) -> np.ndar
     return np.stack([hold(frame, alpha) for frame, alpha in zip(frames, alphas)])
 
 
+def explain_flicker(frames: np.ndarray, alphas: np.ndarray, true: np.ndarray,
+                    **hold_options) -> dict[str, float]:
+    """What the held matte's flicker on static parts (x 1e3, as :func:`scores`) is made of,
+    for ``alphas`` held as the ``default`` method holds them: the part on pixels where the
+    hold kept the matte carried along the flow (``AlphaHold.explained`` >= 0.5; there the
+    flicker is the matte's own errors moving with the picture) and where it took the new
+    prediction, each pixel share, and the flicker left after a centred 5-frame mean of the
+    held matte (what any further smoothing over time could remove is the difference)."""
+    hold, held, explained = AlphaHold(**hold_options), [], []
+    for frame, alpha in zip(frames, alphas):
+        held.append(hold(frame, alpha))
+        explained.append(hold.explained >= 0.5)
+    held, carried = np.stack(held), np.stack(explained)[1:]
+    static = np.abs(np.diff(true, axis=0)) < STATIC_TOLERANCE
+    step, count = np.abs(np.diff(held, axis=0)), static.sum()
+    smoothed = ndimage.uniform_filter1d(held, 5, axis=0, mode="nearest")
+    return {"carried": 1e3 * float(step[static & carried].sum() / count),
+            "carried share": float((static & carried).sum() / count),
+            "new": 1e3 * float(step[static & ~carried].sum() / count),
+            "5-frame mean": scores(smoothed, true)["flicker"]}
+
+
 def predict_clip(name: str, matter, frames, true, done: dict, modnet: Path,
                  clip_prefix: str, model_key: str, hold_options: dict | None = None) -> dict:
     """One method's outputs of a clip (``alphas``, and for model runs ``classes`` and
@@ -384,6 +407,7 @@ def scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
 
 
 SOURCES = ("class flip", "coarse", "cell switch", "refined both")
+EXPLAIN = ("carried", "carried share", "new", "5-frame mean")
 
 
 def flicker_sources(alphas: np.ndarray, classes: np.ndarray, refined: np.ndarray,
@@ -438,6 +462,10 @@ def main() -> None:
                         help="AlphaHold's threshold in 1/255 (default: AlphaHold's own, as "
                              "lpmatte video runs it); the model outputs are reused from the "
                              "cache, so trying values is cheap")
+    parser.add_argument("--explain", action="store_true",
+                        help="also split the default's flicker on static parts into where the "
+                             "hold kept the carried matte and where it took the new prediction "
+                             "(explain_flicker)")
     add_inference_arguments(parser)  # the default's options; "auto": what the weights ask for
     args = parser.parse_args()
     hold_options = {} if args.hold_threshold is None else {"threshold": args.hold_threshold / 255}
@@ -465,7 +493,7 @@ def main() -> None:
         runs["baseline"] = ("coarse-only", baseline,
                             model_cache_key(args.baseline, baseline.options))
     totals: dict[str, list] = {name: [] for name in methods}
-    sources, acceptance = [], []
+    sources, acceptance, explained = [], [], []
     for clip in args.clips.split(","):
         frames, true, stem = build(CLIPS[clip], args.frames, width, height, args.kbps,
                                    args.cache)
@@ -490,6 +518,10 @@ def main() -> None:
                             np.concatenate([pred[t], np.abs(pred[t] - pred[t - 1]) * 4], 1)
                             .clip(0, 1).__mul__(255).astype(np.uint8))
         sources += source_rows(clip, preds, true)
+        if args.explain:
+            parts = explain_flicker(frames, preds["coarse-only"]["alphas"], true, **hold_options)
+            explained.append(f"{clip:<14}" + "".join(f"{parts[k]:>14.3f}" for k in EXPLAIN)
+                             + f"{scores(preds['default']['alphas'], true)['flicker']:>10.3f}")
         if baseline is not None:
             clip_rows = {name: rows[-1] for name, rows in totals.items()}
             acceptance.append(acceptance_line(clip, acceptance_row(clip_rows)))
@@ -501,6 +533,11 @@ def main() -> None:
     print(f"{'clip':<14}{'method':<13}" + "".join(f"{s:>13}" for s in SOURCES)
           + f"{'flicker':>9}")
     print("\n".join(sources))
+    if explained:
+        print("\nthe default's flicker on static parts (x 1e3): where the hold kept the carried "
+              "matte and where it took the new prediction; after a 5-frame mean")
+        print(f"{'clip':<14}" + "".join(f"{k:>14}" for k in EXPLAIN) + f"{'flicker':>10}")
+        print("\n".join(explained))
     if acceptance:
         print(f"\nissue 20's acceptance: the default against {args.baseline} (coarse filter "
               "only) and MODNet")

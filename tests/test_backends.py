@@ -149,3 +149,17 @@ def test_auto_says_why_it_chose_its_backend(monkeypatch):
         whole == "onnx")
     monkeypatch.setenv("LPMATTE_BACKEND", "eager-fp32")
     assert backend_reason(resolve_backend("auto", CPU), CPU) == "LPMATTE_BACKEND asks for it"
+
+
+@pytest.mark.parametrize("backend", ["bf16", pytest.param("onnx-int8-bf16",
+                                                         marks=needs_onnxruntime)])
+def test_the_shipped_default_in_bf16_agrees_with_eager_fp32(backend, cache):
+    """The trained default, not only seeded untrained weights: with its refiner in bf16
+    weights and activations its matte of the example photo stays within the tolerance."""
+    from pathlib import Path
+
+    photo = Path(__file__).parents[1] / "examples" / "astronaut.png"
+    eager = lpmatte.load("default", device="cpu", backend="eager-fp32")
+    expected = eager.predict(photo, return_trimap=True)
+    _assert_agree(expected, lpmatte.load("default", device="cpu", backend=backend)
+                  .predict(photo, return_trimap=True))

@@ -194,6 +194,21 @@ def test_flow_hold_keeps_a_still_noisy_shot_steady():
     assert np.abs(np.diff(held, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean() / 10
 
 
+def test_flow_hold_says_where_it_kept_the_carried_matte():
+    wall = 0.2 + 0.6 * textured(64, 96, 3)
+    alpha = square_person(64, 96, 30)
+    hold = AlphaHold()
+    frame = (wall * 255 + 0.5).astype(np.uint8)
+    hold(frame, alpha)
+    assert hold.explained.shape == alpha.shape and not hold.explained.any()  # nothing carried
+    hold(frame, alpha)
+    assert (hold.explained == 1).all()  # the same frame: the previous matte, bit for bit
+    changed = frame.copy()
+    changed[20:40, 30:60] = 255 - changed[20:40, 30:60]  # new content the flow cannot explain
+    hold(changed, alpha)
+    assert hold.explained[25:35, 40:50].max() < 0.5 and hold.explained[:, :10].min() > 0.5
+
+
 def test_flow_hold_lets_a_lasting_correction_through_gradually():
     """On a still shot the model changes its mind for good (a hole in the matte closes): the
     held matte does not jump with one frame, but arrives at the new answer."""

@@ -95,18 +95,17 @@ def backend_reason(name: str, device: torch.device, kind: str = "two-stage") -> 
         return (f"whole-image model, onnxruntime installed: fp32 graph, fastest measured "
                 f"(no int8 export); {isa}")
     if name == MIXED_BACKEND:
-        # README "Speed", session 25 (AMD EPYC, AVX512-BF16): the refiner in bf16 weights
-        # took 44 ms where onnxruntime's fp32 graph took 60 (1567 regions), while
-        # onnxruntime's int8 low-res network stays faster than PyTorch's
+        # README "Speed", session 25 (AMD EPYC, AVX512-BF16): 1.14x end to end at HD and
+        # 1.11x at 4K over onnx-int8 (bench_latency.py --ab); onnxruntime's int8 low-res
+        # network stays faster than PyTorch's
         return (f"onnxruntime installed and native bf16: int8 low-res network in "
                 f"onnxruntime, bf16 refiner in PyTorch, fastest measured on CPUs like this; "
                 f"{isa}")
-    if name == "onnx-int8":
-        # measured with benchmarks/bench_latency.py (README, Speed): on AMX the default's
-        # CPU time per HD image was onnx 587, onnx-int8 592, bf16 699, eager 910 ms; on AVX2
-        # bf16 is several times slower than fp32 and int8 products speed up Swin models
-        slower = "bf16 1.2x slower here" if native else "bf16 several times slower here"
-        return f"onnxruntime installed: fastest measured on CPUs like this ({slower}); {isa}"
+    if name == "onnx-int8":  # auto picks it only without native bf16
+        # measured with benchmarks/bench_latency.py (README, Speed): on AVX2 bf16 is
+        # several times slower than fp32, and int8 products speed up the low-res networks
+        return (f"onnxruntime installed: fastest measured on CPUs like this (bf16 several "
+                f"times slower here); {isa}")
     return f"onnxruntime not installed; CPU with {isa}"
 
 
@@ -119,9 +118,9 @@ class TorchBackend:
         cuda = device.type == "cuda"
         half = name == "fp16" or (name == "compile" and cuda)
         self.dtype = torch.float16 if half else torch.float32
-        # bf16: the refiner's weights and activations are bf16 (no autocast): about 1.2x
-        # faster than autocast, whose casts around every small operation cost as much as
-        # they save on 8x8 crops (README "Speed", session 25)
+        # bf16: the refiner's weights and activations are bf16 (no autocast): faster than
+        # autocast, whose casts around every small operation on 8x8 crops cost much of
+        # what they save (README "Speed", session 25)
         self.refiner_dtype = torch.bfloat16 if name == "bf16" else self.dtype
         self.channels_last = name == "channels-last" or half
         self.model = self._prepare(model)
@@ -234,8 +233,7 @@ class MixedBackend:
         self.input_multiple = lowres.input_multiple
         # PyTorch keeps all its threads (no pipeline.host_threads): the refiner needs them,
         # and onnxruntime's sessions here sleep when idle. Dropping to one thread between
-        # the networks, as onnxruntime alone does, was 1.07x slower end to end at HD
-        # (session 25, in-process A/B on 8 photos: 1.06-1.07x)
+        # the networks, as onnxruntime alone does, was slower end to end at HD (session 25)
         self.host_threads = None
 
     def lowres(self, padded: torch.Tensor):

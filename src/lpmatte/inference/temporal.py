@@ -175,7 +175,10 @@ class AlphaHold:
         flow_side: longest side of the images the flow is computed on.
 
     Use one instance per video, frames in order; :meth:`reset` forgets the past. A frame
-    identical to the previous one gets the previous matte back, bit for bit.
+    identical to the previous one gets the previous matte back, bit for bit. After each
+    frame, ``explained`` holds the (H, W) weight in [0, 1] with which its output kept the
+    carried matte (0 everywhere on a first frame; ``benchmarks/bench_stability.py --explain``
+    splits the flicker by it).
     """
 
     def __init__(self, threshold: float = 5 / 255, rate: float = 0.02, spread: int = 2,
@@ -195,14 +198,17 @@ class AlphaHold:
     def reset(self) -> None:
         """Forget the past: the next frame passes through unchanged."""
         self.image = self.grey = self.reference = self.output = self.average = None
+        self.explained = None
 
     def __call__(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         alpha = np.asarray(alpha, np.float32)
         if self.image is not None and self.image.shape == image.shape \
                 and np.array_equal(image, self.image):
+            self.explained = np.ones_like(alpha)
             return self.output.copy()
         grey = blurred_grey(image, self.blur)
         if self.image is None or self.image.shape != image.shape:
+            self.explained = np.zeros_like(alpha)
             return self._remember(image, grey, grey, alpha)
         # the flow and its boundaries are worked out at the flow's own (lower) resolution
         flow = dense_flow(grey, self.grey, self.flow_side)
@@ -220,6 +226,7 @@ class AlphaHold:
         explained = stillness(dilate(np.abs(grey - reference), self.spread),
                               self.threshold, 2 * self.threshold)
         explained *= stillness(boundaries, self.boundary, 2 * self.boundary)
+        self.explained = explained
         self.average = alpha + explained * (average - alpha)
         return self._remember(image, grey, grey + self.memory * explained * (reference - grey),
                               alpha + explained * (held - alpha))
