@@ -129,3 +129,15 @@ def test_a_channels_last_tensor_is_refused_with_the_fix(matter, portrait):
     hwc = torch.from_numpy(portrait(40, 30))
     with pytest.raises(LpmatteError, match=r"looks like \(H, W, C\): pass tensor.permute"):
         matter.predict(hwc)
+
+
+def test_a_float_tiff_in_unit_range_or_bytes_mattes_as_its_grey_image(matter, portrait, tmp_path):
+    """Pillow's 32-bit float mode (TIFF) converted to RGB truncated [0, 1] values to 0 and 1:
+    a black image and an empty matte. Its floats are read as a float array is."""
+    grey = portrait(64, 48)[..., 0]
+    reference = matter.predict(grey)
+    Image.fromarray(grey.astype(np.float32) / 255).save(tmp_path / "unit.tif")
+    Image.fromarray(grey.astype(np.float32)).save(tmp_path / "bytes.tif")
+    assert Image.open(tmp_path / "unit.tif").mode == "F"
+    assert _same(matter.predict(tmp_path / "unit.tif"), reference)
+    assert _same(matter.predict(tmp_path / "bytes.tif"), reference)

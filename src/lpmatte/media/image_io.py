@@ -108,6 +108,8 @@ def pil_to_float(image: Image.Image) -> np.ndarray:
     if image.mode == "I":  # 32-bit ints: Pillow's mode for some 16-bit PNGs
         array = np.asarray(image, dtype=np.float32)
         return np.clip(array / (65535.0 if array.max() > 255 else 255.0), 0, 1)
+    if image.mode == "F":  # 32-bit floats (TIFF): [0, 1] or 0..255, as a float array is read
+        return array_to_float(np.asarray(image, dtype=np.float32))
     return np.asarray(eight_bit(image), dtype=np.float32) / 255.0
 
 
