@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stability.py"
 
@@ -98,3 +99,22 @@ def test_acceptance_row_of_a_static_clip_without_modnet():
     row = bench.acceptance_row(rows)
     assert row["flicker_ratio"] == float("inf") and "flicker_below_modnet" not in row
     assert row["moving_ok"] is True  # nothing moves, so nothing can lag
+
+
+def test_explain_flicker_splits_carried_from_new_and_adds_up():
+    """A still, noise-free shot whose matte jitters: the hold keeps the carried matte
+    everywhere, so its flicker is all "carried"; new content the flow cannot explain
+    moves part of it to "new". The parts add up to the held matte's flicker."""
+    bench = _script()
+    rng = np.random.default_rng(0)
+    wall = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+    frames = np.stack([wall] * 5)
+    frames[3:, 10:30, 10:30] = 255 - frames[3:, 10:30, 10:30]  # new content from frame 3
+    true = np.zeros((5, 48, 64), np.float32)
+    alphas = np.clip(0.5 + rng.normal(0, 0.1, (5, 48, 64)), 0, 1).astype(np.float32)
+    parts = bench.explain_flicker(frames, alphas, true)
+    held = bench.hold_clip(frames, alphas)
+    total = bench.scores(held, true)["flicker"]
+    assert parts["carried"] + parts["new"] == pytest.approx(total, rel=1e-4)
+    assert parts["new"] > 0 and 0.5 < parts["carried share"] < 1
+    assert parts["5-frame mean"] <= total + 1e-9
