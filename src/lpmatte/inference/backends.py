@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import os
 from contextlib import nullcontext
+from dataclasses import replace
 
 import torch
 
@@ -269,7 +270,9 @@ def _session(graph, device: torch.device):
     return ort.InferenceSession(graph.SerializeToString(), options, providers=providers)
 
 
-def _onnx_backend(name: str, device: torch.device, model, path) -> OnnxBackend:
+def _onnx_backend(name: str, device: torch.device, model, path,
+                  refiner: bool = True) -> OnnxBackend:
+    """``refiner`` False: no session for the refiner's graph (another backend runs it)."""
     if not has_onnxruntime():
         raise LpmatteError(f"--backend {name} needs onnxruntime: pip install 'lpmatte[export]'")
     from lpmatte.inference.onnx.cache import cached_graphs
@@ -278,7 +281,9 @@ def _onnx_backend(name: str, device: torch.device, model, path) -> OnnxBackend:
 
     if path is None:
         precision = "int8" if name == "onnx-int8" else "fp32"
-        return OnnxBackend(cached_graphs(model, precision), device, model.config)
+        graphs = cached_graphs(model, precision)
+        return OnnxBackend(graphs if refiner else replace(graphs, refiner=None), device,
+                           model.config)
     graphs = read_onnx(path)
     return OnnxBackend(quantize_int8(graphs) if name == "onnx-int8" else graphs, device)
 
@@ -293,7 +298,7 @@ def create_backend(name: str, device: torch.device, model=None, onnx_path=None):
         raise LpmatteError(f"{onnx_path}: an ONNX file runs only with --backend onnx, "
                            f"onnx-int8 or auto (not {name})")
     if name == MIXED_BACKEND:
-        return MixedBackend(_onnx_backend("onnx-int8", device, model, None),
+        return MixedBackend(_onnx_backend("onnx-int8", device, model, None, refiner=False),
                             TorchBackend(model, device, "bf16"))
     return TorchBackend(model, device, name)
 
