@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 import lpmatte
-from lpmatte.inference.person_scale import tallest_person
+from lpmatte.inference.person_scale import person_cells, tallest_person
 
 BOOTSTRAP = 2000
 
@@ -64,7 +64,7 @@ def main() -> None:
             zoomed[height] += not np.array_equal(other, alpha)
             errors[height].append(np.abs(other - truth).mean())
         if sys.stderr.isatty():
-            print(f"{path.name}: tallest {tallest_person(output.alpha)} px", end="\r",
+            print(f"{path.name}: tallest {tallest_person(person_cells(output.alpha))} px", end="\r",
                   file=sys.stderr, flush=True)
     base = np.array(base)
     print(f"{len(base)} images of {args.folder}, model {args.model}; MAD x 1e3")

@@ -11,6 +11,7 @@ from lpmatte.inference.options import InferenceOptions
 from lpmatte.inference.person_scale import (
     blend_weight,
     near_people,
+    person_cells,
     tallest_person,
     zoom_scale,
 )
@@ -26,9 +27,9 @@ def boxes(height, width, *rects):
 
 def test_tallest_person_is_the_tallest_blob_to_the_cell_and_ignores_specks():
     alpha = boxes(400, 640, (80, 160, 16, 64), (160, 360, 300, 380), (8, 16, 600, 608))
-    assert tallest_person(alpha) == 200
-    assert tallest_person(torch.zeros(1, 1, 64, 64)) == 0
-    assert tallest_person(boxes(400, 640, (8, 16, 600, 608))) == 0  # a speck is nobody
+    assert tallest_person(person_cells(alpha)) == 200
+    assert tallest_person(person_cells(torch.zeros(1, 1, 64, 64))) == 0
+    assert tallest_person(person_cells(boxes(400, 640, (8, 16, 600, 608)))) == 0  # a speck
 
 
 def test_zoom_scale_reaches_the_target_within_its_caps():
@@ -45,7 +46,7 @@ def test_zoom_scale_reaches_the_target_within_its_caps():
 
 def test_near_people_grows_the_people_by_a_share_of_their_height():
     alpha = boxes(400, 640, (160, 360, 300, 380))
-    near = near_people(alpha, 200)[0, 0]
+    near = near_people(person_cells(alpha), 200, alpha.shape[-2:])[0, 0]
     assert near.shape == (400, 640)
     assert near[160:360, 300:380].all() and near[152, 288]  # 5 % of 200 px: one cell more
     assert not near[140, 300] and not near[200, 280]
@@ -96,7 +97,8 @@ def test_person_height_runs_a_zoomed_first_pass_and_changes_only_near_people(dis
     # the disk is ~280 px tall, 71 px in the 100x75 first pass: zoom to 0.5 (the cap, 200 px)
     assert plain_backend.lowres_sizes == [(112, 80)]
     assert zoom_backend.lowres_sizes == [(112, 80), (208, 160)]  # 200x150 padded to 16
-    near = near_people(plain.alpha, tallest_person(plain.alpha))
+    cells = person_cells(plain.alpha)
+    near = near_people(cells, tallest_person(cells), plain.alpha.shape[-2:])
     assert torch.equal(zoomed.alpha[~near], plain.alpha[~near])
     # tall enough already, or a video's coarse filter: no second first pass
     tall = disk_backend()
@@ -124,8 +126,8 @@ def test_a_clip_fixes_its_scale_from_the_first_frame(portrait):
     assert zooming.options.person_height == 600 and matter.options.person_height is None
     clip = zooming.for_clip(portrait(128, 128))
     assert clip.options.person_height is None
-    found = tallest_person(torch.from_numpy(zooming.with_options(person_height=0)
-                                            .predict(portrait(128, 128)))[None, None])
+    found = tallest_person(person_cells(torch.from_numpy(
+        zooming.with_options(person_height=0).predict(portrait(128, 128)))[None, None]))
     expected = zoom_scale(found, (128, 128), 0.5, 600, 64)
     assert clip.options.first_pass_scale == expected
     assert clip.predict(portrait(128, 128)).shape == (128, 128)

@@ -38,11 +38,10 @@ def person_cells(alpha: torch.Tensor) -> np.ndarray:
     return any_in_cells(alpha[:1, :1] > 0.5, CELL)[0, 0].to(torch.uint8).cpu().numpy()
 
 
-def tallest_person(alpha: torch.Tensor) -> int:
-    """Height in pixels of the tallest connected blob of ``alpha`` > 0.5 that covers at
+def tallest_person(cells: np.ndarray) -> int:
+    """Height in pixels of the tallest connected blob of :func:`person_cells` that covers at
     least :data:`MIN_PERSON_AREA` of the image (0 when there is none), to the nearest cell.
     People standing together count as one blob, which is as tall as the tallest of them."""
-    cells = person_cells(alpha)
     # SciPy, not OpenCV's connectedComponents: that one started OpenCV's thread pool in the
     # parent, and DataLoader workers forked after it hung in their first OpenCV call
     labels, count = ndimage.label(cells, structure=np.ones((3, 3)))  # 8-connected
@@ -70,15 +69,15 @@ def zoom_scale(person_height: int, image_size: tuple[int, int], first_scale: flo
     return scale if scale >= MIN_GAIN * first_scale else None
 
 
-def near_people(alpha: torch.Tensor, person_height: int) -> torch.Tensor:
-    """(1, 1, H, W) bool: within :data:`NEAR_FRACTION` of ``person_height`` (at least one
-    cell) of a cell where ``alpha`` > 0.5."""
-    height, width = alpha.shape[-2:]
+def near_people(cells: np.ndarray, person_height: int, size: tuple[int, int]) -> torch.Tensor:
+    """(1, 1, H, W) bool on the CPU for an image of ``size`` (H, W): within
+    :data:`NEAR_FRACTION` of ``person_height`` (at least one cell) of a cell of
+    :func:`person_cells`."""
     reach = max(1, round(NEAR_FRACTION * person_height / CELL))
-    cells = torch.from_numpy(person_cells(alpha)).float()[None, None]
-    grown = F.max_pool2d(cells, 2 * reach + 1, 1, reach) > 0
+    grown = F.max_pool2d(torch.from_numpy(cells).float()[None, None], 2 * reach + 1, 1,
+                         reach) > 0
     full = grown.repeat_interleave(CELL, 2).repeat_interleave(CELL, 3)
-    return full[..., :height, :width].to(alpha.device)
+    return full[..., :size[0], :size[1]]
 
 
 def blend_weight(near: torch.Tensor) -> torch.Tensor:

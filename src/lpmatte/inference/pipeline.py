@@ -15,6 +15,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -22,6 +23,7 @@ from lpmatte.inference.options import TRANSITION_MARGIN, InferenceOptions
 from lpmatte.inference.person_scale import (
     blend_weight,
     near_people,
+    person_cells,
     tallest_person,
     zoom_scale,
 )
@@ -250,26 +252,28 @@ def zoom_for_people(networks, image: torch.Tensor, size: tuple[int, int] | None,
     ``output`` itself when they are tall enough already."""
     height, width = image.shape[-2:]
     with clock.stage("selection"):
-        scale, tallest = people_zoom(output.alpha, size, options)
+        scale, tallest, cells = people_zoom(output.alpha, size, options)
     if scale is None:
         return output
     zoomed = run_at_size(networks, image, scaled_size(height, width, scale), options,
                          clock=clock)
     with clock.stage("paste"):
-        weight = blend_weight(near_people(output.alpha, tallest))
-        output.alpha = torch.lerp(output.alpha, zoomed.alpha, weight)
+        near = near_people(cells, tallest, (height, width)).to(output.alpha.device)
+        output.alpha = torch.lerp(output.alpha, zoomed.alpha, blend_weight(near))
     return output
 
 
 def people_zoom(alpha: torch.Tensor, size: tuple[int, int] | None,
-                options: InferenceOptions) -> tuple[float | None, int]:
-    """(the enlarged first pass's scale or None, the tallest person's height in px) for a
-    matte ``alpha`` (1, 1, H, W) whose first pass ran at ``size`` (None: full resolution)."""
+                options: InferenceOptions) -> tuple[float | None, int, np.ndarray]:
+    """(the enlarged first pass's scale or None, the tallest person's height in px, the
+    :func:`person_cells` it was measured on) for a matte ``alpha`` (1, 1, H, W) whose
+    first pass ran at ``size`` (None: full resolution)."""
     height, width = alpha.shape[-2:]
-    tallest = tallest_person(alpha)
+    cells = person_cells(alpha)
+    tallest = tallest_person(cells)
     first_scale = 1.0 if size is None else size[0] / height
     return zoom_scale(tallest, (height, width), first_scale, options.person_height,
-                      options.lowres_side), tallest
+                      options.lowres_side), tallest, cells
 
 
 def clip_zoom(backend, image: torch.Tensor, options: InferenceOptions) -> float | None:
